@@ -1,0 +1,160 @@
+"""The `newswatch` command: one console script for every stage and for the local stack."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from newswatch.settings import Settings, SettingsError
+
+app = typer.Typer(
+    help="newswatch: streaming news monitoring (feeds -> Kafka -> Faust -> Elasticsearch -> alerts).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stack_app = typer.Typer(help="Run the local Kafka + Elasticsearch on loopback.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.load()
+    except SettingsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _stack(settings: Settings):  # type: ignore[no-untyped-def]
+    from newswatch.stack.local import LocalStack
+
+    return LocalStack(settings, progress=lambda message: console.print(f"[dim]…[/dim] {message}"))
+
+
+def print_status(statuses) -> bool:  # type: ignore[no-untyped-def]
+    """One block per service: what runs where, its health, and what the server says about itself."""
+    healthy = True
+    for status in statuses:
+        healthy &= status.healthy
+        if status.probe is None:
+            health = "[red]stopped[/red]"
+        elif status.probe.healthy:
+            health = "[green]healthy[/green]"
+        else:
+            health = f"[red]unhealthy[/red] ({status.probe.error})"
+        table = Table(show_header=False, box=None, padding=(0, 1))
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        table.add_row("health", health)
+        table.add_row("mode", status.mode)
+        table.add_row("endpoint", status.endpoint)
+        if status.mode == "local":
+            table.add_row("pid", str(status.pid or "-"))
+            table.add_row("log", str(status.log))
+        for key, value in (status.probe.facts if status.probe else {}).items():
+            table.add_row(key, str(value))
+        out.print(f"[bold]{status.name}[/bold]")
+        out.print(table)
+    return healthy
+
+
+@stack_app.command("up")
+def stack_up() -> None:
+    """Start Kafka and Elasticsearch (downloading them once), wait until healthy. Harmless if running."""
+    from newswatch.stack.artifacts import ArtifactError
+    from newswatch.stack.jdk import JdkNotFound
+    from newswatch.stack.local import StackError
+
+    settings = load_settings()
+    try:
+        statuses = _stack(settings).up()
+    except (StackError, ArtifactError, JdkNotFound) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    print_status(statuses)
+
+
+@stack_app.command("down")
+def stack_down() -> None:
+    """Stop the processes `stack up` started: SIGTERM, then SIGKILL after NEWSWATCH_STACK_STOP_TIMEOUT."""
+    outcome = _stack(load_settings()).down()
+    for name, result in outcome.items():
+        out.print(f"{name}: {result}")
+
+
+@stack_app.command("status")
+def stack_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show each service's pid, port, health and the versions the servers report. Exit 1 if unhealthy."""
+    statuses = _stack(load_settings()).status()
+    if as_json:
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "service": s.name,
+                        "mode": s.mode,
+                        "endpoint": s.endpoint,
+                        "pid": s.pid,
+                        "healthy": s.healthy,
+                        "facts": s.probe.facts if s.probe else {},
+                        "error": s.probe.error if s.probe else "not running",
+                    }
+                    for s in statuses
+                ]
+            )
+        )
+        healthy = all(s.healthy for s in statuses)
+    else:
+        healthy = print_status(statuses)
+    raise typer.Exit(0 if healthy else 1)
+
+
+@stack_app.command("logs")
+def stack_logs(
+    service: Annotated[str | None, typer.Argument(help="kafka or elasticsearch (default: both)")] = None,
+    lines: Annotated[int, typer.Option("-n", "--lines", help="How many lines from the end.")] = 40,
+) -> None:
+    """Print the last lines of the local services' logs, with their paths."""
+    from newswatch.stack.process import tail
+
+    files = _stack(load_settings()).log_files()
+    if service is not None and service not in files:
+        console.print(f"[red]error:[/red] unknown service {service!r}; choose one of {', '.join(files)}")
+        raise typer.Exit(2)
+    for name, paths in files.items():
+        if service in (None, name):
+            for path in paths:
+                out.rule(f"{name}: {path}")
+                out.print(tail(path, lines), markup=False, highlight=False)
+
+
+@stack_app.command("reset")
+def stack_reset(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Stop the stack and delete all its data (topics, indices, logs). Downloads are kept."""
+    settings = load_settings()
+    if not yes and not typer.confirm(f"Delete all Kafka and Elasticsearch data under {settings.state_dir}?"):
+        raise typer.Exit(1)
+    _stack(settings).reset()
+    out.print("local stack data deleted")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

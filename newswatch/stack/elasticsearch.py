@@ -1,0 +1,140 @@
+"""A single-node Elasticsearch on loopback, from the ``integ-test-zip`` distribution.
+
+Elasticsearch refuses to run as root and offers no override; when newswatch runs as root it
+creates an unprivileged system user and runs the node as that user (``runuser``). Nothing about
+Elasticsearch itself is weakened: security is off only because the node listens on loopback alone,
+exactly as Elasticsearch's own test clusters run this distribution.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from newswatch.stack.jdk import Jdk
+
+
+@dataclass(frozen=True)
+class EsLayout:
+    root: Path  # <state>/elasticsearch
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def launcher_log(self) -> Path:
+        return self.logs / "launcher.log"
+
+    @property
+    def server_log(self) -> Path:
+        return self.logs / "newswatch.log"  # <cluster.name>.log
+
+    @property
+    def pid(self) -> Path:
+        # ES writes this file itself (-p), so it must live where the ES user can write.
+        return self.root / "run" / "elasticsearch.pid"
+
+    @property
+    def tracked_pid(self) -> Path:
+        return self.root / "elasticsearch.pid.json"
+
+    def home(self, version: str) -> Path:
+        return self.root / f"home-{version}"
+
+
+def node_settings(layout: EsLayout, http_port: int, transport_port: int) -> dict[str, str]:
+    return {
+        "cluster.name": "newswatch",
+        "node.name": "newswatch-local",
+        "discovery.type": "single-node",
+        "network.host": "127.0.0.1",
+        "http.port": str(http_port),
+        "transport.port": str(transport_port),
+        "path.data": str(layout.data),
+        "path.logs": str(layout.logs),
+        "xpack.security.enabled": "false",
+        # Free disk on these machines is sometimes tiny; the flood-stage watermark would turn every
+        # index read-only, which is an outage for a monitoring pipeline, not a safety net.
+        "cluster.routing.allocation.disk.threshold_enabled": "false",
+        # vm.max_map_count cannot always be raised here; NIO avoids running out of mappings.
+        "node.store.allow_mmap": "false",
+    }
+
+
+def install_home(zip_path: Path, layout: EsLayout, version: str) -> Path:
+    """Unpack the distribution into the state directory (it needs a writable config/ for its keystore)."""
+    from newswatch.stack.artifacts import extract_zip
+
+    home = layout.home(version)
+    if (home / "bin" / "elasticsearch").is_file():
+        return home
+    staging = layout.root / f".unpack-{version}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    unpacked = extract_zip(zip_path, staging)
+    unpacked.rename(home)
+    shutil.rmtree(staging)
+    return home
+
+
+def ensure_service_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+        return pwd.getpwnam(name)
+
+
+def untraversable_parent(path: Path) -> Path | None:
+    """The first ancestor that other users cannot enter (the ES user could not reach ``path``)."""
+    for parent in [*reversed(path.parents), path]:
+        if parent.exists() and not (parent.stat().st_mode & 0o001):
+            return parent
+    return None
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    for root, dirs, files in os.walk(path):
+        os.chown(root, uid, gid)
+        for name in dirs + files:
+            os.lchown(os.path.join(root, name), uid, gid)
+
+
+def launch_argv(
+    home: Path, layout: EsLayout, settings: dict[str, str], env: dict[str, str], run_as: str | None
+) -> list[str]:
+    """``-d`` makes the launcher return only once the node is up (exit 0) or has failed (non-zero)."""
+    argv = [str(home / "bin" / "elasticsearch"), "-d", "-p", str(layout.pid)]
+    for key, value in settings.items():
+        argv += ["-E", f"{key}={value}"]
+    if run_as is None:
+        return argv
+    # runuser starts from a clean environment; `env` hands the launcher what it needs.
+    return ["runuser", "-u", run_as, "--", "env", *(f"{k}={v}" for k, v in env.items()), *argv]
+
+
+def launch_env(jdk: Jdk, heap: str, home: Path, base: dict[str, str]) -> dict[str, str]:
+    env = {key: value for key, value in base.items() if key in ("PATH", "LANG")}
+    env.update(
+        {
+            "ES_JAVA_HOME": str(jdk.home),
+            # Without -Xms/-Xmx Elasticsearch sizes its heap to half the machine's memory.
+            "ES_JAVA_OPTS": f"-Xms{heap} -Xmx{heap}",
+            "ES_PATH_CONF": str(home / "config"),
+        }
+    )
+    return env

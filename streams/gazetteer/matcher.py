@@ -1,0 +1,147 @@
+"""Finding places and actors in article text with one Aho-Corasick automaton over all aliases.
+
+Every surface form of every alias (all languages, scripts and case endings, ~10k strings) goes into
+a single ``pyahocorasick`` automaton keyed by its folded form, so one linear pass over the folded text
+finds every candidate. Candidates are then kept only at word boundaries, with the case rules of their
+alias, and overlapping ones are resolved leftmost-longest ("Donetsk People's Republic" over
+"Donetsk").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import NamedTuple
+
+import ahocorasick
+
+from streams.gazetteer.aliases import STEM_MAX_SUFFIX, fold, nfkc
+from streams.gazetteer.loader import DATA_DIR, Entry, GazetteerError, Kind, load_entries
+
+
+class _Variant(NamedTuple):
+    entry: int  # index into Gazetteer.entries
+    exact: str | None  # the alias as written, when it must match with exactly this case
+    needs_capital: bool
+    stem: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One name found in the text; offsets are into the NFKC-normalised text."""
+
+    name: str
+    kind: Kind
+    start: int
+    end: int
+
+
+class Gazetteer:
+    """All gazetteer names compiled for matching. Build once per process; matching is thread-safe."""
+
+    def __init__(self, entries: Iterable[Entry], *, include_parent_countries: bool = True) -> None:
+        self.entries: tuple[Entry, ...] = tuple(entries)
+        # A city or region also files the article under its country, so "places: Ukraine" finds
+        # reports that only name Kharkiv.
+        self.include_parent_countries = include_parent_countries
+        self._by_name = {entry.name: entry for entry in self.entries}
+        self._automaton = self._compile()
+
+    @classmethod
+    def from_directory(cls, directory: Path = DATA_DIR, **options: bool) -> Gazetteer:
+        return cls(load_entries(directory), **options)
+
+    def _compile(self) -> ahocorasick.Automaton:
+        variants: dict[str, list[_Variant]] = {}
+        for index, entry in enumerate(self.entries):
+            for form in entry.forms():
+                key = fold(form.text)
+                found = variants.setdefault(key, [])
+                clash = next((v for v in found if v.entry != index), None)
+                if clash is not None:
+                    other = self.entries[clash.entry]
+                    raise GazetteerError(
+                        f"alias {form.text!r} is claimed by both {other.kind} {other.name!r} "
+                        f"and {entry.kind} {entry.name!r}; make one of them more specific"
+                    )
+                variant = _Variant(index, form.text if form.exact_case else None, form.needs_capital, form.stem)
+                if variant not in found:
+                    found.append(variant)
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
+        for key, found in variants.items():
+            automaton.add_word(key, (len(key), tuple(found)))
+        automaton.make_automaton()
+        return automaton
+
+    def __len__(self) -> int:
+        return len(self._automaton)
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Every name in ``text``, in order, without overlaps (the longest wins at each position)."""
+        original = nfkc(text)
+        folded = fold(original)
+        candidates: list[tuple[int, int, int]] = []  # (start, end, entry)
+        limit = len(folded)
+        for last, (length, found) in self._automaton.iter(folded):
+            start = last - length + 1
+            if start > 0 and _is_word_char(folded[start - 1]):
+                continue
+            end = last + 1
+            for variant in found:
+                stop = end
+                if variant.stem:
+                    while stop < limit and stop - end < STEM_MAX_SUFFIX and _is_word_char(folded[stop]):
+                        stop += 1
+                if stop < limit and _is_word_char(folded[stop]):
+                    continue
+                if variant.exact is not None and original[start:end] != variant.exact:
+                    continue
+                if variant.needs_capital and not original[start].isupper():
+                    continue
+                candidates.append((start, stop, variant.entry))
+                break
+        return self._leftmost_longest(candidates)
+
+    def _leftmost_longest(self, candidates: list[tuple[int, int, int]]) -> list[Mention]:
+        candidates.sort(key=lambda c: (c[0], c[0] - c[1]))
+        kept: list[Mention] = []
+        covered_until = -1
+        for start, end, index in candidates:
+            if start < covered_until:
+                continue
+            entry = self.entries[index]
+            kept.append(Mention(entry.name, entry.kind, start, end))
+            covered_until = end
+        return kept
+
+    def find(self, title: str, text: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(places, entities)``: canonical names in order of first appearance, title first."""
+        places: dict[str, None] = {}
+        entities: dict[str, None] = {}
+        # A newline is a word boundary, so one pass over both fields cannot join words across them.
+        for mention in self.mentions(f"{title}\n{text}" if text else title):
+            if mention.kind.is_place:
+                places[mention.name] = None
+                if self.include_parent_countries:
+                    for country in self._by_name[mention.name].countries:
+                        places.setdefault(country, None)
+            else:
+                entities[mention.name] = None
+        return tuple(places), tuple(entities)
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+@cache
+def default_gazetteer() -> Gazetteer:
+    """The gazetteer built from the data files shipped in this package (loaded once per process)."""
+    return Gazetteer.from_directory()
+
+
+def find_places_and_entities(title: str, text: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Places and entities named in an article, using the shipped gazetteer."""
+    return default_gazetteer().find(title, text)

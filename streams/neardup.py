@@ -1,0 +1,209 @@
+"""Near-duplicate linking: the same wire story in several outlets gets one ``story_id``.
+
+A MinHash signature over word 3-shingles, cut into LSH bands; an article whose band keys hit a known
+story is a *candidate*, and is linked only when the estimated Jaccard similarity against that story's
+first signature reaches the threshold (so different stories on the same topic, which share a few
+phrases, stay apart).
+
+Speed: the Faust stage must do thousands of articles per second in pure Python, so the signature is a
+*one-permutation* MinHash (Li, Owen & Zhang 2012) with *optimal densification* (Shrivastava 2017):
+every shingle is hashed once and dropped into one of ``NUM_BINS`` bins (minimum kept per bin); empty
+bins borrow the value of another bin chosen by a fixed pseudo-random sequence. This estimates Jaccard
+like classic k-permutation MinHash at 1/k of the cost.
+
+State is a plain string->string mapping the caller keeps (a Faust table in production, a dict in
+tests): ``link`` reads it through ``lookup`` and returns the entries to write, so it stays pure.
+
+- ``b:<band>:<hex>`` -> story_id         one per LSH band of a story's articles
+- ``s:<story_id>``   -> encoded signature the story's first article, for verification
+
+The story id is the id of the story's first article, so "story -> first article" needs no extra key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import re
+import unicodedata
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+NUM_BINS = 128
+ROWS_PER_BAND = 4
+NUM_BANDS = NUM_BINS // ROWS_PER_BAND
+SHINGLE_SIZE = 3
+# Fewer shingles than this is too little text to call two articles the same story
+# ("Live updates" vs "Live updates" must not merge two unrelated live blogs).
+MIN_SHINGLES = 4
+DEFAULT_THRESHOLD = 0.5
+
+_BIN_BITS = 7  # log2(NUM_BINS)
+_MASK64 = (1 << 64) - 1
+_MASK32 = (1 << 32) - 1
+# Odd 64-bit constants: shingle hash = a*K1 + b*K2 + c over the token hashes (which are already
+# uniformly random 64-bit values from blake2b, so a linear combination is as good as a fresh hash).
+_K1 = 0x9E3779B97F4A7C15
+_K2 = 0xBF58476D1CE4E5B9
+_WORD = re.compile(r"\w+")
+
+# Token -> 64-bit hash. blake2b is stable across processes (unlike hash()), which matters because
+# signatures written by one worker are compared by another. Bounded: cleared when it grows too big.
+_TOKEN_HASHES: dict[str, int] = {}
+_TOKEN_CACHE_LIMIT = 500_000
+
+
+def _probe_sequences() -> tuple[tuple[int, ...], ...]:
+    # Optimal densification: empty bin i looks at bins probe[i][0], probe[i][1], ... until one is
+    # filled. The sequence must be identical everywhere, so it comes from a fixed seed.
+    rng = random.Random(20220110)
+    return tuple(tuple(rng.randrange(NUM_BINS) for _ in range(48)) for _ in range(NUM_BINS))
+
+
+_PROBES = _probe_sequences()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One-permutation MinHash values (``NUM_BINS`` of them; empty when the text had no words)."""
+
+    values: tuple[int, ...]
+    shingles: int
+
+    @property
+    def usable(self) -> bool:
+        return self.shingles >= MIN_SHINGLES and len(self.values) == NUM_BINS
+
+
+@dataclass(frozen=True, slots=True)
+class StoryLink:
+    """The outcome of linking one article: its story and the state entries to write back."""
+
+    story_id: str
+    duplicate_of: str | None = None
+    similarity: float = 1.0
+    new_entries: dict[str, str] = field(default_factory=dict)
+
+
+def normalise_for_sketch(text: str) -> list[str]:
+    """Lower-cased NFKC word tokens: punctuation, quotes and spacing edits do not change a story."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def _token_hash(token: str) -> int:
+    value = _TOKEN_HASHES.get(token)
+    if value is None:
+        if len(_TOKEN_HASHES) >= _TOKEN_CACHE_LIMIT:
+            _TOKEN_HASHES.clear()
+        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+        value = _TOKEN_HASHES[token] = int.from_bytes(digest, "little")
+    return value
+
+
+def sketch(text: str) -> Signature:
+    """MinHash signature of ``text`` over word 3-shingles (shorter texts use one shingle of all words)."""
+    cached = _TOKEN_HASHES.get
+    tokens = [cached(t) or _token_hash(t) for t in normalise_for_sketch(text)]
+    if not tokens:
+        return Signature((), 0)
+    if len(tokens) < SHINGLE_SIZE:
+        tokens = tokens + [0] * (SHINGLE_SIZE - len(tokens))
+    hashes = {(a * _K1 + b * _K2 + c) & _MASK64 for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)}
+    # The top bits pick the bin; the next 32 bits are the value. Sorting descending and letting later
+    # (smaller) hashes overwrite earlier ones leaves the minimum of each bin, all in C loops.
+    minima = {h >> (64 - _BIN_BITS): (h >> (32 - _BIN_BITS)) & _MASK32 for h in sorted(hashes, reverse=True)}
+    values = [minima.get(i, -1) for i in range(NUM_BINS)]
+    if len(minima) < NUM_BINS:
+        _densify(values, minima)
+    return Signature(tuple(values), len(hashes))
+
+
+def _densify(values: list[int], filled: dict[int, int]) -> None:
+    for i in range(NUM_BINS):
+        if values[i] >= 0:
+            continue
+        for j in _PROBES[i]:
+            if j in filled:
+                values[i] = filled[j]
+                break
+        else:  # astronomically rare with >= 1 filled bin and 48 probes, but must stay deterministic
+            values[i] = filled[min(filled, key=lambda b: (b - i) % NUM_BINS)]
+
+
+def similarity(a: Signature, b: Signature) -> float:
+    """Estimated Jaccard similarity of the two shingle sets (share of equal bins)."""
+    if not a.values or not b.values:
+        return 0.0
+    return sum(x == y for x, y in zip(a.values, b.values, strict=True)) / NUM_BINS
+
+
+def band_keys(signature: Signature) -> list[str]:
+    """One state key per LSH band: ``b:<band>:<hash of its rows>`` (empty for unusable signatures)."""
+    if not signature.usable:
+        return []
+    values = array("I", signature.values).tobytes()
+    width = ROWS_PER_BAND * 4
+    return [
+        f"b:{band}:{hashlib.blake2b(values[band * width:(band + 1) * width], digest_size=8).hexdigest()}"
+        for band in range(NUM_BANDS)
+    ]
+
+
+def story_key(story_id: str) -> str:
+    return f"s:{story_id}"
+
+
+def encode_signature(signature: Signature) -> str:
+    return base64.b64encode(array("I", signature.values).tobytes()).decode("ascii") + f";{signature.shingles}"
+
+
+def decode_signature(encoded: str) -> Signature:
+    packed, _, shingles = encoded.partition(";")
+    values = array("I")
+    values.frombytes(base64.b64decode(packed))
+    return Signature(tuple(values), int(shingles or 0))
+
+
+def link(
+    article_id: str,
+    signature: Signature,
+    lookup: Callable[[str], str | None],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> StoryLink:
+    """Find the story this article belongs to, or start a new one.
+
+    Idempotent for replays: an article that founded a story finds its own ``s:`` entry, and a copy
+    re-links to the same story because the state only ever gains keys (existing ones are never
+    rewritten), so at-least-once delivery gives the same answer twice.
+    """
+    if not signature.usable:
+        return StoryLink(story_id=article_id)
+    if lookup(story_key(article_id)) is not None:
+        # It founded a story earlier (a replay, or a new version of the first article): keep it there.
+        return StoryLink(story_id=article_id)
+
+    keys = band_keys(signature)
+    hits = [(key, lookup(key)) for key in keys]
+    best_story, best_score = None, 0.0
+    for story_id in dict.fromkeys(story for _, story in hits if story is not None):
+        encoded = lookup(story_key(story_id))
+        if encoded is None:
+            continue  # band keys outlived the story record (state expiry): not verifiable, skip
+        score = similarity(signature, decode_signature(encoded))
+        if score > best_score or (score == best_score and best_story is not None and story_id < best_story):
+            best_story, best_score = story_id, score
+
+    free_keys = [key for key, story in hits if story is None]
+    if best_story is not None and best_score >= threshold:
+        return StoryLink(
+            story_id=best_story,
+            duplicate_of=best_story,
+            similarity=best_score,
+            new_entries=dict.fromkeys(free_keys, best_story),
+        )
+    entries = dict.fromkeys(free_keys, article_id)
+    entries[story_key(article_id)] = encode_signature(signature)
+    return StoryLink(story_id=article_id, new_entries=entries)

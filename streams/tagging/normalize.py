@@ -1,0 +1,193 @@
+"""Text normalisation for matching, with a map back to the original character offsets.
+
+Both the rule terms and the article text go through the same fold, so a rule written as
+``Truppenaufmarsch`` matches ``TRUPPENAUFMARSCH`` and ``ﬁnal`` matches ``final``:
+
+1. NFKC (compatibility forms: ligatures, full-width letters, non-breaking spaces),
+2. casefold (``ß`` -> ``ss``),
+3. diacritics stripped (NFD, drop combining marks, NFC): ``é`` -> ``e``, ``ё`` -> ``е``, ``ï`` -> ``i``,
+4. a few letters that have no decomposition folded by hand (``ł`` -> ``l``, ``ø`` -> ``o``, ``œ`` -> ``oe``),
+5. every dash and hyphen becomes a space, so ``NATO-Russia``, ``NATO–Russia`` and ``NATO Russia`` match the
+   same phrase; typographic apostrophes become ``'``.
+
+Most characters fold to exactly one character, and then the folded text is aligned with the original
+one-to-one and no offset table is needed (the fast path: whole-string C operations only). Characters that
+fold to zero or several characters (combining marks, ``ß``, ``…``, ligatures) are handled segment by segment
+and produce an explicit offset table, so evidence offsets always point into the original string.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+from functools import cache
+
+# Letters that NFD does not decompose but that readers treat as the base letter plus a mark.
+_LETTER_FOLDS = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "ħ": "h", "ŧ": "t", "ŀ": "l", "œ": "oe", "æ": "ae"}
+# Typographic apostrophes (Ukrainian uses U+02BC inside words; French elides with U+2019).
+_APOSTROPHES = "\u2019\u2018\u02bc\u02b9\u2032\u0060\u00b4\uff07\u201b"
+# Hyphens, dashes and minus signs: all become a word separator.
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2e3a\u2e3b\ufe58\ufe63\uff0d"
+
+_SPECIAL = {**_LETTER_FOLDS, **dict.fromkeys(_APOSTROPHES, "'"), **dict.fromkeys(_DASHES, " ")}
+_SPECIAL_ITEMS = tuple(_SPECIAL.items())
+_COMBINING_RE = re.compile(r"[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def _fold_string(text: str) -> str:
+    """The fold itself, on a whole string (it may change the length)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFC", _COMBINING_RE.sub("", unicodedata.normalize("NFD", folded)))
+    # A chain of C-level replaces is faster here than a regex with a callback or str.translate.
+    for char, replacement in _SPECIAL_ITEMS:
+        if char in folded:
+            folded = folded.replace(char, replacement)
+    return folded
+
+
+@cache
+def _folded_length(char: str) -> int:
+    return len(_fold_string(char))
+
+
+@cache
+def _irregular_chars_re() -> re.Pattern[str]:
+    """A character class of every BMP character whose fold is not exactly one character.
+
+    Built once (about 40 ms): it lets the fast path prove with one regex scan that the text folds
+    one-to-one. Characters outside the BMP are checked by the length test in `normalize`.
+    """
+    irregular: list[int] = []
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        if len(_fold_string(chr(code))) != 1:
+            irregular.append(code)
+    ranges: list[str] = []
+    start = prev = irregular[0]
+    for code in [*irregular[1:], -1]:
+        if code != prev + 1:
+            ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(prev)) if prev > start else ""))
+            start = code
+        prev = code
+    return re.compile("[" + "".join(ranges) + "]")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A folded string plus the way back to the original.
+
+    `offsets[i]` is the index in the original string of the character that produced folded character
+    `i`; `offsets` is None when the fold was one-to-one (then folded index == original index).
+    """
+
+    original: str
+    text: str
+    offsets: tuple[int, ...] | None = None
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a half-open span of the folded text to the half-open span of the original it came from."""
+        if self.offsets is None or start >= end:
+            return start, end
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def fold(text: str) -> str:
+    """Fold a term or a text for comparison (no offsets): see the module docstring."""
+    return _fold_string(text) if text else text
+
+
+def normalize(text: str) -> Normalized:
+    """Fold `text` and keep the map from folded to original character offsets."""
+    if not text:
+        return Normalized(text, text)
+    if text.isascii():
+        folded = text.lower().replace("-", " ")
+        return Normalized(text, folded)
+    if _irregular_chars_re().search(text) is None:
+        folded = _fold_string(text)
+        if len(folded) == len(text):
+            return Normalized(text, folded)
+    return _normalize_by_segments(text)
+
+
+def _normalize_by_segments(text: str) -> Normalized:
+    """Slow path: fold the whole string, then derive the offsets from where the irregular characters are.
+
+    Each original character contributes `_folded_length(char)` folded characters (0 for a combining mark,
+    2 for ``ß``); runs of one-to-one characters become `range`s, so building the table stays in C.
+    """
+    folded = _fold_string(text)
+    offsets: list[int] = []
+    position = 0
+    for match in _irregular_chars_re().finditer(text):
+        offsets.extend(range(position, match.start()))
+        offsets.extend([match.start()] * _folded_length(match.group()))
+        position = match.end()
+    offsets.extend(range(position, len(text)))
+    if len(offsets) != len(folded):
+        # The whole-string fold composed characters across a boundary (or a non-BMP character changed
+        # length): fold character by character instead, which is exact by construction.
+        pieces = [_fold_string(char) for char in text]
+        folded = "".join(pieces)
+        offsets = [index for index, piece in enumerate(pieces) for _ in piece]
+    return Normalized(text, folded, tuple(offsets))
+
+
+# --- sentences and words -------------------------------------------------------------------------
+
+# A sentence ends at . ! ? (possibly repeated, possibly followed by closing quotes/brackets) followed by
+# whitespace, or at a line break.
+_SENTENCE_END_RE = re.compile(r"[.!?]+[\"'»”“)\]]*\s+|\n+")
+_TRAILING_WORD_RE = re.compile(r"(\w+)[.!?]*[\"'»”“)\]]*\s*$")
+
+
+def sentence_starts(folded: str) -> list[int]:
+    """Start offsets of the sentences of a folded text (the first is always 0).
+
+    A full stop after a word of one or two letters, or after a common abbreviation, does not end a
+    sentence: that is an initial or an abbreviation far more often than a sentence end ("U.S.", "Mr.",
+    "z. B.", "г.", "100 tys. żołnierzy", "ген. Герасимов").
+    """
+    starts = [0]
+    for match in _SENTENCE_END_RE.finditer(folded):
+        if match.group()[0] == "." and _is_abbreviation(_word_before(folded, match.start())):
+            continue
+        if match.end() < len(folded):
+            starts.append(match.end())
+    return starts
+
+
+# Folded abbreviations (several languages) after which a full stop rarely ends the sentence.
+_ABBREVIATIONS = frozenset(
+    "mrs gen col sgt capt gov sen rep adm maj cmdr lt jr sr vs approx est dept "
+    "tys mln mld mlrd tzw np ok ul plk gen godz "
+    "тыс млн млрд ген см тт ок "
+    "тис млрд ген "
+    "bzw usw inkl ca nr dr prof "
+    "mme mlle env cf "
+    "sra srta aprox núm".split()
+)
+
+
+def _word_before(folded: str, dot: int) -> str:
+    word_start = dot
+    while word_start > 0 and folded[word_start - 1].isalpha():
+        word_start -= 1
+    return folded[word_start:dot]
+
+
+def _is_abbreviation(word: str) -> bool:
+    return 0 < len(word) <= 2 or word in _ABBREVIATIONS
+
+
+def sentence_index(starts: list[int], position: int) -> int:
+    return bisect_right(starts, position) - 1
+
+
+def word_index(folded: str, position: int) -> int:
+    """The number of whitespace-separated words before `position` (dashes were folded to spaces)."""
+    return folded.count(" ", 0, position) + folded.count("\n", 0, position)
