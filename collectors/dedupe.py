@@ -79,7 +79,12 @@ def dedupe_batch(
 def encode_seen(record: SeenRecord) -> bytes:
     """Value of the seen-map record in the compacted topic (key = article id)."""
     return json.dumps(
-        {"v": 1, "content_hash": record.content_hash, "version": record.version, "recent": record.recent_hashes},
+        {
+            "v": 1,
+            "content_hash": record.content_hash,
+            "version": record.version,
+            "recent": record.recent_hashes,
+        },
         separators=(",", ":"),
     ).encode()
 

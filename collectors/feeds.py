@@ -150,7 +150,8 @@ def _describe_error(source: str, index: int, raw: dict[str, Any], error: Validat
         else:
             fix = _FIELD_FIXES.get(field, "correct the value")
         given = raw.get(field, "(missing)") if problem["type"] != "missing" else "(missing)"
-        lines.append(f"{where}: field {field!r} = {given!r}: {problem['msg']}; fix: {fix}")
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: field {field!r} = {given!r}: {message}; fix: {fix}")
     return "\n".join(lines)
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -37,6 +38,9 @@ from collectors.netguard import (
     check_host,
     resolve_with_event_loop,
 )
+
+if TYPE_CHECKING:
+    from newswatch.settings import Settings
 
 Clock = Callable[[], datetime]
 
@@ -76,19 +80,9 @@ class FetchSettings(BaseModel):
     allow_file_urls: bool = False
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> FetchSettings:
-        """Settings with NEWSWATCH_ALLOW_PRIVATE_ADDRESSES / NEWSWATCH_ALLOW_FILE_FEEDS /
-        NEWSWATCH_USER_AGENT applied (booleans as pydantic parses them: true/false/1/0/yes/no)."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for key, name in (
-            ("NEWSWATCH_ALLOW_PRIVATE_ADDRESSES", "allow_private_addresses"),
-            ("NEWSWATCH_ALLOW_FILE_FEEDS", "allow_file_urls"),
-            ("NEWSWATCH_USER_AGENT", "user_agent"),
-        ):
-            if env.get(key):
-                values[name] = env[key]
-        return cls.model_validate({**values, **overrides})
+    def from_settings(cls, settings: Settings, **overrides: object) -> FetchSettings:
+        """The fetch settings of a process: ``NEWSWATCH_ALLOW_PRIVATE_ADDRESSES`` plus explicit overrides."""
+        return cls.model_validate({"allow_private_addresses": settings.allow_private_addresses, **overrides})
 
     @property
     def httpx_timeout(self) -> httpx.Timeout:
@@ -326,7 +320,7 @@ class FeedFetcher:
 
     async def _fetch_file(self, url: str, cursor: FetchCursor, started: datetime) -> FetchResult:
         if not self._settings.allow_file_urls:
-            detail = "file URLs are disabled; set NEWSWATCH_ALLOW_FILE_FEEDS=true to read feeds from disk"
+            detail = "file URLs are not allowed in this collector (FetchSettings.allow_file_urls is off)"
             return FetchFailed(ErrorKind.REFUSED_SCHEME, detail, url=url)
         path = Path(url2pathname(unquote(urlsplit(url).path)))
         cap = self._settings.max_body_bytes

@@ -110,9 +110,13 @@ def _clean_language(value: Any) -> str | None:
     return value[:_LANGUAGE_MAX] or None
 
 
-def _readable(text: str) -> tuple[str, bool]:
-    repaired = repair_mojibake(text)
-    return repaired, not is_unreadable(repaired)
+def _plain(value: Any, detail: Any, *, multiline: bool = True) -> str:
+    # Mojibake is repaired on the raw value: whitespace normalisation would turn the "Ã\xa0" of
+    # a mangled "à" into "Ã ", which no longer round-trips.
+    if not isinstance(value, str) or not value:
+        return ""
+    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    return field_to_text(repair_mojibake(value), kind, multiline=multiline)
 
 
 def _best_content(entry: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -141,22 +145,20 @@ def normalize_entry(
     raw_link = entry.get("link") if isinstance(entry.get("link"), str) else None
     link = try_canonical_url(raw_link, channel.link)
 
-    title = field_to_text(entry.get("title"), (entry.get("title_detail") or {}).get("type"), multiline=False)
-    summary = field_to_text(entry.get("summary"), (entry.get("summary_detail") or {}).get("type"))
+    title = _plain(entry.get("title"), entry.get("title_detail"), multiline=False)
+    summary = _plain(entry.get("summary"), entry.get("summary_detail"))
     content_value, content_type = _best_content(entry)
-    text = field_to_text(content_value, content_type)
+    text = _plain(content_value, {"type": content_type})
 
-    fields = {}
-    for name, value in (("title", title), ("summary", summary), ("text", text)):
-        repaired, ok = _readable(value)
-        if not ok:
+    fields = {"title": title, "summary": summary, "text": text}
+    for name, value in fields.items():
+        if is_unreadable(value):
             return EntryRejected(
                 RejectReason.UNREADABLE_TEXT,
                 f"{name} contains undecodable characters (wrong or missing charset?)",
                 guid,
                 raw_link,
             )
-        fields[name] = repaired
     title = truncate(fields["title"], TITLE_MAX)
     summary = truncate(fields["summary"], SUMMARY_MAX)
     text = truncate(fields["text"], TEXT_MAX)

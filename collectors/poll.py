@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from collectors.errors import ErrorKind, FetchFailed
 from collectors.feeds import FeedConfig
-from collectors.fetch import FeedFetcher, Fetched, FetchCursor, FetchResult, NotModified, Unchanged
+from collectors.fetch import FeedFetcher, FetchCursor, Fetched, FetchResult, NotModified, Unchanged
 from collectors.parse import ParsedFeed, parse_feed
 from newswatch.schema import Article
 

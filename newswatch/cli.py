@@ -149,6 +149,32 @@ def stack_reset(
     out.print("local stack data deleted")
 
 
+@app.command("settings")
+def show_settings(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's table of all settings.")] = False,
+) -> None:
+    """Show every setting with its variable and current value (secrets masked)."""
+    from newswatch.settings import Settings as SettingsClass
+
+    if markdown:
+        out.print(settings_table_markdown(SettingsClass), markup=False, highlight=False, soft_wrap=True)
+        return
+    settings = load_settings()
+    for name, value in settings.model_dump().items():
+        out.print(f"NEWSWATCH_{name.upper()}={'' if value is None else value}", markup=False, highlight=False)
+
+
+def settings_table_markdown(settings_class) -> str:  # type: ignore[no-untyped-def]
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in settings_class.model_fields.items():
+        if field.default_factory is not None:
+            default = "(see meaning)"
+        else:
+            default = "unset" if field.default is None else f"`{field.default}`"
+        rows.append(f"| `NEWSWATCH_{name.upper()}` | {default} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     try:
         app()

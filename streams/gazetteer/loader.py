@@ -31,6 +31,9 @@ class Kind(StrEnum):
     REGION = "region"
     ORGANISATION = "organisation"
     PERSON = "person"
+    # A phrase that contains a name but means something else ("Washington Post"): it takes part in
+    # longest-match resolution and is then dropped.
+    BLOCKER = "blocker"
 
     @property
     def is_place(self) -> bool:
@@ -43,6 +46,7 @@ FILES: dict[str, Kind] = {
     "regions.yaml": Kind.REGION,
     "organisations.yaml": Kind.ORGANISATION,
     "people.yaml": Kind.PERSON,
+    "blockers.yaml": Kind.BLOCKER,
 }
 
 
@@ -58,10 +62,14 @@ class Entry:
     kind: Kind
     countries: tuple[str, ...]
     aliases: dict[str, tuple[str, ...]]
+    # Other entries a mention also stands for (UN Security Council -> United Nations), because the
+    # longest match hides the shorter name inside it.
+    implies: tuple[str, ...] = ()
 
     def forms(self) -> list[AliasForm]:
         """Every surface form of every alias, the canonical name itself included."""
-        written = [self.name, *(a for group in self.aliases.values() for a in group)]
+        own_name = [] if self.kind is Kind.BLOCKER else [self.name]
+        written = [*own_name, *(a for group in self.aliases.values() for a in group)]
         out: list[AliasForm] = []
         for alias in written:
             try:
@@ -97,6 +105,7 @@ def _entry(item: Any, kind: Kind, path: Path) -> Entry:
         kind=kind,
         countries=tuple(countries),
         aliases={str(lang): tuple(str(a) for a in group) for lang, group in aliases.items()},
+        implies=tuple(item.get("implies") or ()),
     )
 
 
@@ -107,9 +116,13 @@ def validate(entries: Iterable[Entry]) -> None:
     if duplicates:
         raise GazetteerError(f"canonical names used twice: {duplicates}")
     countries = {e.name for e in entries if e.kind is Kind.COUNTRY}
+    known = {e.name for e in entries if e.kind is not Kind.BLOCKER}
     for entry in entries:
         unknown = [c for c in entry.countries if c not in countries]
         if unknown:
             raise GazetteerError(f"{entry.kind} {entry.name!r}: unknown country {unknown}")
-        if entry.kind is Kind.COUNTRY and entry.countries:
-            raise GazetteerError(f"country {entry.name!r} cannot lie in another country")
+        if entry.kind in (Kind.COUNTRY, Kind.BLOCKER) and entry.countries:
+            raise GazetteerError(f"{entry.kind} {entry.name!r} cannot lie in a country")
+        unknown = [n for n in entry.implies if n not in known or n == entry.name]
+        if unknown:
+            raise GazetteerError(f"{entry.kind} {entry.name!r}: implies unknown names {unknown}")

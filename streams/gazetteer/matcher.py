@@ -41,12 +41,16 @@ class Mention:
 class Gazetteer:
     """All gazetteer names compiled for matching. Build once per process; matching is thread-safe."""
 
-    def __init__(self, entries: Iterable[Entry], *, include_parent_countries: bool = True) -> None:
+    def __init__(self, entries: Iterable[Entry], *, include_implied: bool = True) -> None:
         self.entries: tuple[Entry, ...] = tuple(entries)
-        # A city or region also files the article under its country, so "places: Ukraine" finds
-        # reports that only name Kharkiv.
-        self.include_parent_countries = include_parent_countries
-        self._by_name = {entry.name: entry for entry in self.entries}
+        # A city or region also files the article under its country (so "places: Ukraine" finds
+        # reports that only name Kharkiv), and an organisation under its parent ("implies").
+        self.include_implied = include_implied
+        by_name = {entry.name: entry for entry in self.entries}
+        self._implied = {
+            entry.name: tuple(by_name[name] for name in (*entry.countries, *entry.implies))
+            for entry in self.entries
+        }
         self._automaton = self._compile()
 
     @classmethod
@@ -111,9 +115,10 @@ class Gazetteer:
         for start, end, index in candidates:
             if start < covered_until:
                 continue
-            entry = self.entries[index]
-            kept.append(Mention(entry.name, entry.kind, start, end))
             covered_until = end
+            entry = self.entries[index]
+            if entry.kind is not Kind.BLOCKER:  # a blocker only hides what it covers
+                kept.append(Mention(entry.name, entry.kind, start, end))
         return kept
 
     def find(self, title: str, text: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -122,13 +127,10 @@ class Gazetteer:
         entities: dict[str, None] = {}
         # A newline is a word boundary, so one pass over both fields cannot join words across them.
         for mention in self.mentions(f"{title}\n{text}" if text else title):
-            if mention.kind.is_place:
-                places[mention.name] = None
-                if self.include_parent_countries:
-                    for country in self._by_name[mention.name].countries:
-                        places.setdefault(country, None)
-            else:
-                entities[mention.name] = None
+            (places if mention.kind.is_place else entities)[mention.name] = None
+            if self.include_implied:
+                for implied in self._implied[mention.name]:
+                    (places if implied.kind.is_place else entities).setdefault(implied.name, None)
         return tuple(places), tuple(entities)
 
 
