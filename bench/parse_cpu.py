@@ -79,9 +79,7 @@ def measure(body: bytes, feed: FeedConfig, min_seconds: float) -> tuple[float, i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--min-seconds", type=float, default=0.3, help="CPU seconds to spend per feed")
     args = parser.parse_args()
 

@@ -129,6 +129,4 @@ def resolve_published(
             return PublishedTime(candidate, inferred=False, raw=raw_text)
         if first_problem is None:
             first_problem, first_raw = problem, raw_text
-    return PublishedTime(
-        fetched_at, inferred=True, problem=first_problem or DateProblem.MISSING, raw=first_raw
-    )
+    return PublishedTime(fetched_at, inferred=True, problem=first_problem or DateProblem.MISSING, raw=first_raw)

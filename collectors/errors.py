@@ -39,9 +39,7 @@ class ErrorKind(StrEnum):
 
 # Failures that will not go away by retrying soon; the scheduler backs these off to the cap at once.
 _PERMANENT_STATUS = frozenset({410})
-_PERMANENT_KINDS = frozenset(
-    {ErrorKind.REFUSED_PRIVATE_ADDRESS, ErrorKind.REFUSED_SCHEME, ErrorKind.INVALID_URL}
-)
+_PERMANENT_KINDS = frozenset({ErrorKind.REFUSED_PRIVATE_ADDRESS, ErrorKind.REFUSED_SCHEME, ErrorKind.INVALID_URL})
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,9 +80,7 @@ class FeedConfig(BaseModel):
         parts = urlsplit(value)
         scheme = parts.scheme.lower()
         if scheme not in ALLOWED_FEED_SCHEMES:
-            raise ValueError(
-                f"scheme {parts.scheme or '(none)'!r} is not supported; use http://, https:// or file:///"
-            )
+            raise ValueError(f"scheme {parts.scheme or '(none)'!r} is not supported; use http://, https:// or file:///")
         if scheme == "file":
             if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
                 raise ValueError("a file URL must be absolute, like file:///srv/feeds/example.xml")
@@ -163,9 +161,7 @@ def parse_feeds(data: Any, *, source: str = "<feeds>") -> list[FeedConfig]:
     they would be polled twice and their articles attributed arbitrarily.
     """
     if data is None:
-        raise FeedsFileError(
-            f"{source}: the file is empty; fix: add a list of feeds, e.g. `- url: https://...`"
-        )
+        raise FeedsFileError(f"{source}: the file is empty; fix: add a list of feeds, e.g. `- url: https://...`")
     if not isinstance(data, list):
         kind = "a mapping" if isinstance(data, dict) else type(data).__name__
         raise FeedsFileError(

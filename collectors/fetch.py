@@ -56,9 +56,7 @@ def _version() -> str:
         return "dev"
 
 
-DEFAULT_USER_AGENT = (
-    f"newswatch/{_version()} (news-monitoring feed collector; polite polling, conditional GET)"
-)
+DEFAULT_USER_AGENT = f"newswatch/{_version()} (news-monitoring feed collector; polite polling, conditional GET)"
 
 
 def utc_now() -> datetime:
@@ -70,9 +68,7 @@ class FetchSettings(BaseModel):
 
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=10.0, gt=0, description="max silence between two received chunks")
-    total_timeout: float = Field(
-        default=30.0, gt=0, description="deadline for the whole fetch, redirects too"
-    )
+    total_timeout: float = Field(default=30.0, gt=0, description="deadline for the whole fetch, redirects too")
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0, description="after content decoding")
     max_redirects: int = Field(default=5, ge=0)
     user_agent: str = DEFAULT_USER_AGENT
@@ -219,10 +215,9 @@ class FeedFetcher:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            origin = "a redirect to" if is_redirect else "the URL scheme"
-            return FetchFailed(
-                ErrorKind.REFUSED_SCHEME, f"{origin} {scheme or '(none)'}: is not allowed", url=url
-            )
+            what = "a redirect to scheme" if is_redirect else "scheme"
+            detail = f"{what} {scheme or '(none)'!r} is not allowed (http and https only)"
+            return FetchFailed(ErrorKind.REFUSED_SCHEME, detail, url=url)
         try:
             host, port = parts.hostname, parts.port or (443 if scheme == "https" else 80)
         except ValueError as exc:
@@ -247,9 +242,7 @@ class FeedFetcher:
             refused = await self._check_target(current, is_redirect=current != url)
             if refused is not None:
                 return refused
-            request = self._client.build_request(
-                "GET", current, headers=headers, timeout=settings.httpx_timeout
-            )
+            request = self._client.build_request("GET", current, headers=headers, timeout=settings.httpx_timeout)
             response = await self._client.send(request, stream=True, follow_redirects=False)
             try:
                 status = response.status_code
@@ -294,18 +287,14 @@ class FeedFetcher:
         cap = self._settings.max_body_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            return FetchFailed(
-                ErrorKind.TOO_LARGE, f"Content-Length {declared} exceeds the {cap}-byte cap", url
-            )
+            return FetchFailed(ErrorKind.TOO_LARGE, f"Content-Length {declared} exceeds the {cap}-byte cap", url)
         chunks: list[bytes] = []
         size = 0
         # aiter_bytes yields decoded bytes, so the cap also stops gzip bombs.
         async for chunk in response.aiter_bytes(_READ_CHUNK):
             size += len(chunk)
             if size > cap:
-                return FetchFailed(
-                    ErrorKind.TOO_LARGE, f"body exceeds the {cap}-byte cap; stopped reading", url
-                )
+                return FetchFailed(ErrorKind.TOO_LARGE, f"body exceeds the {cap}-byte cap; stopped reading", url)
             chunks.append(chunk)
         body = b"".join(chunks)
         new_cursor = FetchCursor(

@@ -133,9 +133,7 @@ def _codec_name(label: str) -> str | None:
         return None
 
 
-def correct_declared_charset(
-    body: bytes, content_type: str | None
-) -> tuple[bytes, str | None, FeedProblem | None]:
+def correct_declared_charset(body: bytes, content_type: str | None) -> tuple[bytes, str | None, FeedProblem | None]:
     """Fix a legacy charset declared on a body that is in fact UTF-8; see the module docstring.
 
     Valid UTF-8 with multi-byte sequences almost never arises by accident from text in a
@@ -154,9 +152,7 @@ def correct_declared_charset(
         body = _XML_DECL_ENCODING.sub(rb'\1"utf-8"', body, count=1)
     if http_charset and content_type:
         content_type = _CHARSET_PARAM.sub("charset=utf-8", content_type)
-    problem = FeedProblem(
-        "charset_corrected", f"declared charset {declared!r} but the body is UTF-8; read as UTF-8"
-    )
+    problem = FeedProblem("charset_corrected", f"declared charset {declared!r} but the body is UTF-8; read as UTF-8")
     return body, content_type, problem
 
 
@@ -240,9 +236,7 @@ def _parse_feed(
     if not body.strip():
         return _failed(feed, ErrorKind.EMPTY_BODY, "the response body is empty")
     if declares_entities(body):
-        return _failed(
-            feed, ErrorKind.REFUSED_ENTITIES, "the document declares XML entities (<!ENTITY); refused"
-        )
+        return _failed(feed, ErrorKind.REFUSED_ENTITIES, "the document declares XML entities (<!ENTITY); refused")
     not_markup = not_markup_reason(body)
     if not_markup:
         return _failed(feed, ErrorKind.NOT_A_FEED, not_markup)

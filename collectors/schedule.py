@@ -103,9 +103,7 @@ def after_failure(
     permanent: bool = False,
 ) -> FeedPollState:
     failures = state.consecutive_failures + 1
-    delay = backoff_delay(
-        failures, interval, rng=rng, policy=policy, retry_after=retry_after, permanent=permanent
-    )
+    delay = backoff_delay(failures, interval, rng=rng, policy=policy, retry_after=retry_after, permanent=permanent)
     return replace(
         state,
         next_poll_at=now + timedelta(seconds=delay),

@@ -1,6 +1,6 @@
 """Finding places and actors in article text with one Aho-Corasick automaton over all aliases.
 
-Every surface form of every alias (all languages, scripts and case endings, ~10k strings) goes into
+Every surface form of every alias (all languages, scripts and case endings, ~8k strings) goes into
 a single ``pyahocorasick`` automaton keyed by its folded form, so one linear pass over the folded text
 finds every candidate. Candidates are then kept only at word boundaries, with the case rules of their
 alias, and overlapping ones are resolved leftmost-longest ("Donetsk People's Republic" over
@@ -47,10 +47,12 @@ class Gazetteer:
         # reports that only name Kharkiv), and an organisation under its parent ("implies").
         self.include_implied = include_implied
         by_name = {entry.name: entry for entry in self.entries}
-        self._implied = {
-            entry.name: tuple(by_name[name] for name in (*entry.countries, *entry.implies))
-            for entry in self.entries
-        }
+        # Per entry, what a mention of it adds to the output: (canonical name, is a place) pairs.
+        self._targets: list[tuple[tuple[str, bool], ...]] = []
+        for entry in self.entries:
+            implied = [by_name[n] for n in (*entry.countries, *entry.implies)] if include_implied else []
+            named = [] if entry.kind is Kind.BLOCKER else [entry]
+            self._targets.append(tuple((e.name, e.kind.is_place) for e in (*named, *implied)))
         self._automaton = self._compile()
 
     @classmethod
@@ -84,14 +86,36 @@ class Gazetteer:
 
     def mentions(self, text: str) -> list[Mention]:
         """Every name in ``text``, in order, without overlaps (the longest wins at each position)."""
+        entries = self.entries
+        return [
+            Mention(entries[index].name, entries[index].kind, start, end)
+            for start, end, index in self._spans(text)
+            if entries[index].kind is not Kind.BLOCKER  # a blocker only hides what it covers
+        ]
+
+    def find(self, title: str, text: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(places, entities)``: canonical names in order of first appearance, title first."""
+        places: dict[str, None] = {}
+        entities: dict[str, None] = {}
+        targets = self._targets
+        # A newline is a word boundary, so one pass over both fields cannot join words across them.
+        for _, _, index in self._spans(f"{title}\n{text}" if text else title):
+            for name, is_place in targets[index]:
+                (places if is_place else entities).setdefault(name, None)
+        return tuple(places), tuple(entities)
+
+    def _spans(self, text: str) -> list[tuple[int, int, int]]:
+        """``(start, end, entry index)`` of every match, leftmost-longest, blockers included."""
         original = nfkc(text)
         folded = fold(original)
-        candidates: list[tuple[int, int, int]] = []  # (start, end, entry)
         limit = len(folded)
+        candidates: list[tuple[int, int, int]] = []  # (start, -end, entry): sorts leftmost-longest
         for last, (length, found) in self._automaton.iter(folded):
             start = last - length + 1
-            if start > 0 and _is_word_char(folded[start - 1]):
-                continue
+            if start > 0:
+                before = folded[start - 1]
+                if before.isalnum() or before == "_":
+                    continue  # inside a word ("us" in "discuss", "nato" in "natoli")
             end = last + 1
             for variant in found:
                 stop = end
@@ -104,34 +128,16 @@ class Gazetteer:
                     continue
                 if variant.needs_capital and not original[start].isupper():
                     continue
-                candidates.append((start, stop, variant.entry))
+                candidates.append((start, -stop, variant.entry))
                 break
-        return self._leftmost_longest(candidates)
-
-    def _leftmost_longest(self, candidates: list[tuple[int, int, int]]) -> list[Mention]:
-        candidates.sort(key=lambda c: (c[0], c[0] - c[1]))
-        kept: list[Mention] = []
+        candidates.sort()
+        spans: list[tuple[int, int, int]] = []
         covered_until = -1
-        for start, end, index in candidates:
-            if start < covered_until:
-                continue
-            covered_until = end
-            entry = self.entries[index]
-            if entry.kind is not Kind.BLOCKER:  # a blocker only hides what it covers
-                kept.append(Mention(entry.name, entry.kind, start, end))
-        return kept
-
-    def find(self, title: str, text: str = "") -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """``(places, entities)``: canonical names in order of first appearance, title first."""
-        places: dict[str, None] = {}
-        entities: dict[str, None] = {}
-        # A newline is a word boundary, so one pass over both fields cannot join words across them.
-        for mention in self.mentions(f"{title}\n{text}" if text else title):
-            (places if mention.kind.is_place else entities)[mention.name] = None
-            if self.include_implied:
-                for implied in self._implied[mention.name]:
-                    (places if implied.kind.is_place else entities).setdefault(implied.name, None)
-        return tuple(places), tuple(entities)
+        for start, negative_end, index in candidates:
+            if start >= covered_until:
+                covered_until = -negative_end
+                spans.append((start, covered_until, index))
+        return spans
 
 
 def _is_word_char(char: str) -> bool:

@@ -203,10 +203,7 @@ async def test_redirect_loop() -> None:
 
     async with fetcher_for(handler) as fetcher:
         failure = failed(await fetcher.fetch("https://loop.example/a"), ErrorKind.REDIRECT_LOOP)
-    assert (
-        failure.detail
-        == "redirect loop: https://loop.example/a -> https://loop.example/b -> https://loop.example/a"
-    )
+    assert failure.detail == "redirect loop: https://loop.example/a -> https://loop.example/b -> https://loop.example/a"
 
 
 async def test_too_many_redirects() -> None:
@@ -357,9 +354,7 @@ async def test_file_urls_need_permission(tmp_path: Path) -> None:
         assert isinstance(first, Fetched) and first.body == RSS and first.cursor.last_modified
         assert isinstance(await fetcher.fetch(path.as_uri(), first.cursor), Unchanged)
         failed(await fetcher.fetch((tmp_path / "absent.xml").as_uri()), ErrorKind.FILE_ERROR)
-    async with fetcher_for(
-        lambda request: httpx.Response(500), allow_file_urls=True, max_body_bytes=100
-    ) as fetcher:
+    async with fetcher_for(lambda request: httpx.Response(500), allow_file_urls=True, max_body_bytes=100) as fetcher:
         failed(await fetcher.fetch(path.as_uri()), ErrorKind.TOO_LARGE)
 
 

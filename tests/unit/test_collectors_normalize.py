@@ -67,10 +67,7 @@ def test_canonical_url(raw: str, canonical: str) -> None:
 
 
 def test_canonical_url_resolves_relative_links_against_a_base() -> None:
-    assert (
-        canonical_url("/2024/x?utm_source=a", "https://site.example/feed.xml")
-        == "https://site.example/2024/x"
-    )
+    assert canonical_url("/2024/x?utm_source=a", "https://site.example/feed.xml") == "https://site.example/2024/x"
 
 
 @pytest.mark.parametrize(
@@ -143,9 +140,7 @@ def test_mojibake_is_repaired_and_debris_is_detected() -> None:
 
 
 def test_to_utc_from_structs_strings_and_datetimes() -> None:
-    assert to_utc(time.struct_time((2024, 3, 5, 7, 30, 0, 1, 65, 0))) == datetime(
-        2024, 3, 5, 7, 30, tzinfo=UTC
-    )
+    assert to_utc(time.struct_time((2024, 3, 5, 7, 30, 0, 1, 65, 0))) == datetime(2024, 3, 5, 7, 30, tzinfo=UTC)
     assert to_utc((2024, 6, 30, 23, 59, 60, 0, 0, 0)) == datetime(2024, 6, 30, 23, 59, 59, tzinfo=UTC)
     assert to_utc("Tue, 05 Mar 2024 08:30:00 +0100") == datetime(2024, 3, 5, 7, 30, tzinfo=UTC)
     assert to_utc("2024-03-05T09:45:00+01:00") == datetime(2024, 3, 5, 8, 45, tzinfo=UTC)
@@ -196,10 +191,7 @@ def test_an_invalid_published_date_falls_back_to_updated() -> None:
 def test_content_hash_covers_title_summary_and_text() -> None:
     base = content_hash("t", "s", "x")
     assert base == content_hash("t", "s", "x")
-    assert (
-        len({base, content_hash("T", "s", "x"), content_hash("t", "S", "x"), content_hash("t", "s", "X")})
-        == 4
-    )
+    assert len({base, content_hash("T", "s", "x"), content_hash("t", "S", "x"), content_hash("t", "s", "X")}) == 4
     assert content_hash("ab", "", "") != content_hash("a", "b", "")  # fields are delimited
 
 
@@ -230,9 +222,7 @@ def test_entry_to_article_maps_every_field() -> None:
     assert article.published == datetime(2024, 3, 5, 7, tzinfo=UTC) and not article.published_inferred
     assert article.fetched == FETCHED and article.feed_url == FEED.url
     assert article.language == "en"  # the operator's hint wins over the channel's
-    assert article.version == 1 and article.content_hash == content_hash(
-        article.title, "Ships & boats", "Full\nstory"
-    )
+    assert article.version == 1 and article.content_hash == content_hash(article.title, "Ships & boats", "Full\nstory")
 
 
 def test_entry_without_link_uses_the_guid_then_title() -> None:

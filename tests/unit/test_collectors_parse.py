@@ -102,11 +102,17 @@ def test_feed_without_entries_is_not_an_error_but_is_reported() -> None:
     assert parsed.ok and parsed.articles == () and parsed.problem_codes == {"no_entries"}
 
 
-def test_json_or_text_is_not_a_feed() -> None:
-    parsed = parse_feed(
-        b'{"items": []}', feed_for("json"), fetched_at=FETCHED, content_type="application/json"
-    )
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', "JSON"),
+        (b"Service Unavailable", "does not start with markup"),
+    ],
+)
+def test_json_or_text_is_not_a_feed(body: bytes, words: str) -> None:
+    parsed = parse_feed(body, feed_for("json"), fetched_at=FETCHED, content_type="application/json")
     assert parsed.failure is not None and parsed.failure.kind is ErrorKind.NOT_A_FEED
+    assert words in parsed.failure.detail
 
 
 def test_invalid_and_future_dates_use_the_fetch_time_and_are_flagged() -> None:
@@ -146,9 +152,7 @@ def test_entries_without_links() -> None:
     assert water.id == article_id_from_guid(feed.feed_id, "nb-1001")
     assert water.url == "https://noticeboard.example/"  # the channel's site link
     assert cat.url == "https://noticeboard.example/items/1002"  # a permalink GUID is the link
-    assert market.title == "Market moved to Saturday" and market.published == datetime(
-        2024, 3, 4, 9, tzinfo=UTC
-    )
+    assert market.title == "Market moved to Saturday" and market.published == datetime(2024, 3, 4, 9, tzinfo=UTC)
     assert javascript.id == article_id_from_guid(feed.feed_id, "nb-1005")
     assert [r.reason for r in parsed.rejected] == [RejectReason.NO_IDENTITY]
     assert len({a.id for a in parsed.articles}) == 4
@@ -165,9 +169,7 @@ def test_non_utf8_feed_with_a_wrong_declared_charset_comes_out_readable(name: st
 
 def test_wrong_charset_in_the_http_header_is_corrected_too() -> None:
     body = (FIXTURES / "charset_utf8_declared_cp1252.xml").read_bytes()
-    new_body, content_type, problem = correct_declared_charset(
-        body, "application/rss+xml; charset=ISO-8859-1"
-    )
+    new_body, content_type, problem = correct_declared_charset(body, "application/rss+xml; charset=ISO-8859-1")
     assert content_type == "application/rss+xml; charset=utf-8" and problem is not None
     assert b'encoding="utf-8"' in new_body[:60]
     parsed = parse_feed(body, feed_for("gare"), fetched_at=FETCHED, content_type="text/xml; charset=koi8-r")
@@ -183,9 +185,7 @@ def test_undecodable_text_rejects_the_entry_with_a_reason() -> None:
     parsed = parse_feed(body, feed_for("bytes"), fetched_at=FETCHED)
     assert [a.title for a in parsed.articles] == ["Fine"]
     assert [r.reason for r in parsed.rejected] == [RejectReason.UNREADABLE_TEXT]
-    only_bad = parse_feed(
-        body.split(b"<item><title>Fine")[0] + b"</channel></rss>", feed_for("b"), fetched_at=FETCHED
-    )
+    only_bad = parse_feed(body.split(b"<item><title>Fine")[0] + b"</channel></rss>", feed_for("b"), fetched_at=FETCHED)
     assert only_bad.failure is not None and only_bad.failure.kind is ErrorKind.NO_USABLE_ENTRIES
 
 

@@ -31,9 +31,7 @@ ROUTES: dict[str, httpx.Response] = {
     "/good.xml": httpx.Response(200, content=fixture("rss_basic.xml"), headers={"ETag": '"g1"'}),
     "/atom.xml": httpx.Response(200, content=fixture("atom_basic.xml")),
     "/malformed.xml": httpx.Response(200, content=fixture("malformed.xml")),
-    "/html.xml": httpx.Response(
-        200, content=fixture("html_page.html"), headers={"Content-Type": "text/html"}
-    ),
+    "/html.xml": httpx.Response(200, content=fixture("html_page.html"), headers={"Content-Type": "text/html"}),
     "/empty.xml": httpx.Response(200, content=b""),
     "/huge.xml": httpx.Response(200, content=b"<rss>" + b"x" * (10 * 1024 * 1024) + b"</rss>"),
     "/missing.xml": httpx.Response(404),

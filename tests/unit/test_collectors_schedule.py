@@ -28,12 +28,8 @@ NO_JITTER = BackoffPolicy(jitter=0.0)
 
 def test_first_polls_are_spread_but_soon() -> None:
     assert initial_state(300, NOW, rng=LOW).next_poll_at == NOW
-    assert initial_state(300, NOW, rng=MID).next_poll_at == NOW + timedelta(
-        seconds=30
-    )  # within the 60 s spread
-    assert initial_state(10, NOW, rng=MID).next_poll_at == NOW + timedelta(
-        seconds=5
-    )  # never later than interval
+    assert initial_state(300, NOW, rng=MID).next_poll_at == NOW + timedelta(seconds=30)  # within the 60 s spread
+    assert initial_state(10, NOW, rng=MID).next_poll_at == NOW + timedelta(seconds=5)  # never later than interval
 
 
 def test_success_schedules_the_next_interval_and_clears_failures() -> None:
@@ -75,9 +71,7 @@ def test_a_failing_feed_backs_off_without_touching_the_others() -> None:
         now = NOW + timedelta(minutes=minute)
         for feed_id in due_feeds(states, now):
             if feed_id == "bad":
-                states["bad"] = after_failure(
-                    states["bad"], 60, now, error="timeout", rng=MID, policy=NO_JITTER
-                )
+                states["bad"] = after_failure(states["bad"], 60, now, error="timeout", rng=MID, policy=NO_JITTER)
             else:
                 states["ok"] = after_success(states["ok"], 60, now)
     assert states["ok"].last_success_at == NOW + timedelta(minutes=4)  # polled every minute throughout

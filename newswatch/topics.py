@@ -1,0 +1,51 @@
+"""Kafka topic names and their layout, and the idempotent step that creates them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+RAW = "news.raw"
+TAGGED = "news.tagged"
+DEADLETTER = "news.deadletter"
+FEEDS = "news.feeds"  # compacted: the feed registry; its partitions are the unit of feed ownership
+SEEN = "news.seen"  # compacted: what each feed partition has emitted (id -> content hash, version)
+
+COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def pipeline_topics(feed_partitions: int = 12, data_partitions: int = 4) -> list[TopicSpec]:
+    return [
+        TopicSpec(RAW, data_partitions),
+        TopicSpec(TAGGED, data_partitions),
+        TopicSpec(DEADLETTER, 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(FEEDS, feed_partitions, COMPACTED),
+        # Co-partitioned with FEEDS: the replica that owns feed partition p also owns seen partition p.
+        TopicSpec(SEEN, feed_partitions, COMPACTED),
+    ]
+
+
+def ensure_topics(admin, specs: Iterable[TopicSpec], replication_factor: int = 1) -> list[str]:  # type: ignore[no-untyped-def]
+    """Create the topics that do not exist yet (kafka-python admin client); returns the names created."""
+    from kafka.admin import NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    existing = set(admin.list_topics())
+    missing = [spec for spec in specs if spec.name not in existing]
+    created: list[str] = []
+    for spec in missing:
+        try:
+            admin.create_topics(
+                [NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.config)]
+            )
+            created.append(spec.name)
+        except TopicAlreadyExistsError:
+            pass  # another process created it between list and create
+    return created
