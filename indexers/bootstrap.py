@@ -10,7 +10,15 @@ from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch
 
-from indexers.document import ALIAS, TEMPLATE_NAME, ClusterCapabilities, index_name, index_template
+from indexers.document import (
+    ALIAS,
+    INDEX_PREFIX,
+    MAPPING_VERSION,
+    TEMPLATE_NAME,
+    ClusterCapabilities,
+    index_name,
+    index_template,
+)
 
 
 def detect_capabilities(es: Elasticsearch) -> ClusterCapabilities:
@@ -37,18 +45,30 @@ def _has_ilm(es: Elasticsearch) -> bool:
         raise
 
 
-def bootstrap_index(es: Elasticsearch, caps: ClusterCapabilities, log: Any) -> str:
-    """Put the template, create the current index if missing, point the alias at it. Returns the index."""
+def bootstrap_index(
+    es: Elasticsearch,
+    caps: ClusterCapabilities,
+    log: Any,
+    *,
+    refresh_interval: str = "1s",
+    alias: str = ALIAS,
+) -> str:
+    """Put the template, create the current index if missing, point the alias at it. Returns the index.
+
+    ``alias`` other than ``news`` (tests) gets its own template and index names derived from it.
+    """
     for note in caps.describe_fallbacks():
         log.warning("elasticsearch capability fallback", detail=note)
-    es.indices.put_index_template(name=TEMPLATE_NAME, **index_template(caps))
-    index = index_name()
+    prefix = INDEX_PREFIX if alias == ALIAS else f"{alias}-v"
+    template = index_template(caps, refresh_interval) | {"index_patterns": [f"{prefix}*"]}
+    es.indices.put_index_template(name=TEMPLATE_NAME if alias == ALIAS else f"{alias}-template", **template)
+    index = index_name() if alias == ALIAS else f"{prefix}{MAPPING_VERSION}"
     if not es.indices.exists(index=index):
         try:
             es.indices.create(index=index)
         except ApiError as exc:
             if exc.error != "resource_already_exists_exception":  # another indexer won the race
                 raise
-    es.indices.update_aliases(actions=[{"add": {"index": index, "alias": ALIAS, "is_write_index": True}}])
+    es.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, "is_write_index": True}}])
     es.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
     return index

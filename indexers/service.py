@@ -42,6 +42,8 @@ class IndexerConfig:
     batch_size: int = 500
     flush_interval: float = 0.5  # seconds: a lone article waits at most this long for company
     max_backoff: float = 10.0
+    alias: str = ALIAS
+    deadletter_topic: str = DEADLETTER
 
 
 class Indexer:
@@ -95,7 +97,7 @@ class Indexer:
 
     def _flush(self, records: list[Record]) -> bool:
         """Index ``records``; True once every one is written, stale, or dead-lettered."""
-        batch = build_batch(records, ALIAS, self.clock())
+        batch = build_batch(records, self.config.alias, self.clock())
         BATCH_SIZE.set(len(records))
         self._dead_letter(batch.rejected)
         attempt = 0
@@ -121,7 +123,7 @@ class Indexer:
                 break
             attempt += 1
             self.sleep(min(self.config.max_backoff, 0.2 * 2**attempt))
-            batch = build_batch(outcome.retry, ALIAS, self.clock())
+            batch = build_batch(outcome.retry, self.config.alias, self.clock())
         self.producer.flush(timeout=30)
         return True
 
@@ -153,10 +155,15 @@ class Indexer:
                 value=item.record.value,
                 at=self.clock(),
             )
-            self.producer.send(DEADLETTER, key=item.record.key, value=letter.model_dump_json().encode())
+            self.producer.send(
+                self.config.deadletter_topic, key=item.record.key, value=letter.model_dump_json().encode()
+            )
             self.log.warning(
-                "record dead-lettered", kind=item.kind, reason=item.reason[:300],
-                partition=item.record.partition, offset=item.record.offset,
+                "record dead-lettered",
+                kind=item.kind,
+                reason=item.reason[:300],
+                partition=item.record.partition,
+                offset=item.record.offset,
             )
 
     def _commit(self, records: list[Record]) -> None:
@@ -175,3 +182,40 @@ class Indexer:
             # The partitions moved to another indexer during a long outage: it replays them, and the
             # writes are idempotent, so nothing is lost or doubled.
             self.log.warning("commit refused after a rebalance; the new owner will replay", error=str(exc))
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+        self.producer.flush(timeout=30)
+        self.producer.close(timeout=30)
+        self.es.close()
+
+
+def build_indexer(
+    settings: Any,
+    log: Any,
+    *,
+    source_topic: str,
+    group_id: str = "newswatch-indexer",
+    config: IndexerConfig | None = None,
+) -> Indexer:
+    """Wire an Indexer to Kafka and Elasticsearch from settings (the CLI and the tests share this)."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    from newswatch.clients import elasticsearch_client, kafka_python_config
+
+    config = config or IndexerConfig(
+        batch_size=settings.indexer_batch_size, flush_interval=settings.indexer_flush_interval
+    )
+    kafka_config = kafka_python_config(settings)
+    consumer = KafkaConsumer(
+        source_topic,
+        **kafka_config,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=config.batch_size,
+        max_poll_interval_ms=600_000,  # an ES outage holds a batch; don't leave the group for it
+    )
+    producer = KafkaProducer(**kafka_config, acks="all", enable_idempotence=True, linger_ms=5)
+    return Indexer(consumer=consumer, producer=producer, es=elasticsearch_client(settings), log=log, config=config)

@@ -175,6 +175,15 @@ def settings_table_markdown(settings_class) -> str:  # type: ignore[no-untyped-d
     return "\n".join(rows)
 
 
+def _register_stage_commands() -> None:
+    from indexers.cli import register as register_indexer
+
+    register_indexer(app)
+
+
+_register_stage_commands()
+
+
 def main() -> None:
     try:
         app()

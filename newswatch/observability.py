@@ -37,9 +37,7 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
 class ServiceEndpoint:
     """A small threaded HTTP server: `/health` (200 or 503 with JSON details) and Prometheus `/metrics`."""
 
-    def __init__(
-        self, host: str, port: int, health: HealthCheck, registry: CollectorRegistry = REGISTRY
-    ) -> None:
+    def __init__(self, host: str, port: int, health: HealthCheck, registry: CollectorRegistry = REGISTRY) -> None:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):

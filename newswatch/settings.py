@@ -106,6 +106,20 @@ class Settings(BaseSettings):
         "(tests and the local demo set it).",
     )
 
+    # --- indexer ----------------------------------------------------------------------------
+    indexer_batch_size: int = Field(default=500, ge=1, le=10_000, description="Documents per bulk request.")
+    indexer_flush_interval: float = Field(
+        default=0.5, gt=0, description="Seconds a partial batch waits before it is written anyway."
+    )
+    indexer_refresh_interval: str = Field(
+        default="1s", description="`refresh_interval` of the news index: how soon new articles are searchable."
+    )
+    indexer_metrics_port: int = Field(
+        default=9311, ge=0, le=65535, description="Port of the indexer's `/health` and `/metrics` (0: any free port)."
+    )
+    log_level: str = Field(default="INFO", description="Log level of every service.")
+    log_json: bool = Field(default=True, description="Structured JSON log lines (false: plain console lines).")
+
     @field_validator("state_dir", "cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

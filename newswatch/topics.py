@@ -42,9 +42,7 @@ def ensure_topics(admin, specs: Iterable[TopicSpec], replication_factor: int = 1
     created: list[str] = []
     for spec in missing:
         try:
-            admin.create_topics(
-                [NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.config)]
-            )
+            admin.create_topics([NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.config)])
             created.append(spec.name)
         except TopicAlreadyExistsError:
             pass  # another process created it between list and create

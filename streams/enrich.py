@@ -124,9 +124,19 @@ def choose_language(detected: str, hint: str | None, sample: str) -> str:
     prior = language_hint(hint)
     if not detected or detected == UNDETERMINED:
         return prior or UNDETERMINED
-    if prior and prior != detected and sum(c.isalpha() for c in sample) < MIN_LETTERS_FOR_DETECTION:
+    if prior and prior != detected and not _has_letters(sample, MIN_LETTERS_FOR_DETECTION):
         return prior
     return detected
+
+
+def _has_letters(text: str, needed: int) -> bool:
+    # Stops at the needed count: a whole article need not be scanned to know it is long enough.
+    for char in text:
+        if char.isalpha():
+            needed -= 1
+            if needed <= 0:
+                return True
+    return False
 
 
 # --- Enrichment ------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import random
 import re
 import unicodedata
 from array import array
@@ -57,11 +56,14 @@ _TOKEN_CACHE_LIMIT = 300_000
 _PADDING = (0, 0, 0)
 
 
-def _probe_sequences() -> tuple[tuple[int, ...], ...]:
+def _probe_sequences(length: int = 48) -> tuple[tuple[int, ...], ...]:
     # Optimal densification: empty bin i looks at bins probe[i][0], probe[i][1], ... until one is
-    # filled. The sequence must be identical everywhere, so it comes from a fixed seed.
-    rng = random.Random(20220110)
-    return tuple(tuple(rng.randrange(NUM_BINS) for _ in range(48)) for _ in range(NUM_BINS))
+    # filled. The sequence must be identical in every process and Python version, hence blake2b
+    # rather than the random module.
+    def probe(i: int, attempt: int) -> int:
+        return hashlib.blake2b(f"{i}:{attempt}".encode(), digest_size=4).digest()[0] % NUM_BINS
+
+    return tuple(tuple(probe(i, attempt) for attempt in range(length)) for i in range(NUM_BINS))
 
 
 _PROBES = _probe_sequences()
@@ -139,7 +141,9 @@ def _densify(values: list[int], filled: dict[int, int]) -> None:
             if j in filled:
                 values[i] = filled[j]
                 break
-        else:  # astronomically rare with >= 1 filled bin and 48 probes, but must stay deterministic
+        else:
+            # Only very short texts (a handful of filled bins) get here: take the next filled bin
+            # to the right, which is as deterministic as the probes.
             values[i] = filled[min(filled, key=lambda b: (b - i) % NUM_BINS)]
 
 
@@ -157,7 +161,7 @@ def band_keys(signature: Signature) -> list[str]:
     values = array("I", signature.values).tobytes()
     width = ROWS_PER_BAND * 4
     return [
-        f"b:{band}:{hashlib.blake2b(values[band * width:(band + 1) * width], digest_size=8).hexdigest()}"
+        f"b:{band}:{hashlib.blake2b(values[band * width : (band + 1) * width], digest_size=8).hexdigest()}"
         for band in range(NUM_BANDS)
     ]
 

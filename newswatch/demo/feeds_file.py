@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 
 BASE_PLACEHOLDER = "{base}"
+TEMPLATE_NAME = "newswatch/demo/feeds.yaml"
 # Only the quoted placeholder at the start of a url value is replaced, never a mention in a comment.
 _URL_PREFIX = f'"{BASE_PLACEHOLDER}/'
 
@@ -29,7 +30,7 @@ def _check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"base URL must be an absolute http(s) URL, got {base_url!r}")
-    if parts.query or parts.fragment or any(char in base_url for char in "\"\\ \n"):
+    if parts.query or parts.fragment or any(char in base_url for char in '"\\ \n'):
         raise ValueError(f"base URL must not carry a query, a fragment, quotes or spaces: {base_url!r}")
     return base_url.rstrip("/")
 
@@ -41,7 +42,7 @@ def render_feeds_file(base_url: str) -> str:
     # The template's leading comment explains the placeholder; the rendered file says where it came from.
     while lines and (lines[0].startswith("#") or not lines[0].strip()):
         lines.pop(0)
-    header = f"# Demo feeds served by the newswatch demo server at {base}\n# (rendered from newswatch/demo/feeds.yaml)\n\n"
+    header = f"# Demo feeds served by the newswatch demo server at {base}\n# (rendered from {TEMPLATE_NAME})\n\n"
     return header + "".join(lines).replace(_URL_PREFIX, f'"{base}/')
 
 

@@ -88,9 +88,7 @@ def ensure_kafka(cache_dir: Path, version: str, maven: str, progress: Progress) 
 def check_single_logging_backend(lib: Path) -> None:
     """Two SLF4J bindings make logging pick one at random; none silences the broker entirely."""
     names = [p.name for p in lib.glob("*.jar")]
-    bindings = [
-        n for n in names if re.match(r"(log4j-slf4j2?-impl|slf4j-reload4j|logback-classic|slf4j-simple)-", n)
-    ]
+    bindings = [n for n in names if re.match(r"(log4j-slf4j2?-impl|slf4j-reload4j|logback-classic|slf4j-simple)-", n)]
     if len(bindings) != 1:
         raise ArtifactError(f"expected exactly one SLF4J binding in {lib}, found {bindings or 'none'}")
     if not any(n.startswith("log4j-core-") for n in names):

@@ -109,11 +109,12 @@ def expand(alias: str) -> list[AliasForm]:
     parts: list[tuple[str, ...]] = []
     position = 0
     for group in _BRACES.finditer(raw):
-        parts.append((raw[position:group.start()],))
+        parts.append((raw[position : group.start()],))
         parts.append(_alternatives(group.group(1), alias))
         position = group.end()
     parts.append((raw[position:],))
-    if "{" in raw[position:] or "}" in raw[position:] or any("{" in p or "}" in p for p, *_ in parts):
+    literal_text = _BRACES.sub("", raw)
+    if "{" in literal_text or "}" in literal_text:
         raise AliasError(f"unbalanced braces in alias {alias!r}")
 
     forms: list[AliasForm] = []
