@@ -28,23 +28,30 @@ def index_command() -> None:
     from newswatch.cli import load_settings
     from newswatch.clients import elasticsearch_client, kafka_python_config
     from newswatch.observability import ServiceEndpoint, configure_logging
-    from newswatch.topics import TAGGED, ensure_topics, pipeline_topics
+    from newswatch.topics import Topics, ensure_topics, pipeline_topics
 
     settings = load_settings()
     log = configure_logging("indexer", settings.log_level, settings.log_json)
     es = elasticsearch_client(settings)
     try:
-        index = bootstrap_index(es, detect_capabilities(es), log, refresh_interval=settings.indexer_refresh_interval)
+        index = bootstrap_index(
+            es,
+            detect_capabilities(es),
+            log,
+            refresh_interval=settings.indexer_refresh_interval,
+            alias=settings.index_alias,
+        )
     finally:
         es.close()
     admin = KafkaAdminClient(**kafka_python_config(settings))
-    ensure_topics(admin, pipeline_topics())
+    topics = Topics(settings.topic_prefix)
+    ensure_topics(admin, pipeline_topics(topics))
     admin.close()
-    indexer = build_indexer(settings, log, source_topic=TAGGED)
+    indexer = build_indexer(settings, log, topics=topics)
     endpoint = ServiceEndpoint("127.0.0.1", settings.indexer_metrics_port, indexer.health).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: indexer.stop())
-    log.info("indexer started", index=index, alias="news", metrics_port=endpoint.port)
+    log.info("indexer started", index=index, alias=settings.index_alias, metrics_port=endpoint.port)
     try:
         indexer.run()
     finally:
@@ -66,7 +73,6 @@ def search_command(
     from elasticsearch import ApiError, NotFoundError
 
     from indexers.bootstrap import detect_capabilities
-    from indexers.document import ALIAS
     from indexers.search import SearchRequest, build_search, parse_duration, read_hits
     from newswatch.cli import load_settings
     from newswatch.clients import elasticsearch_client
@@ -81,9 +87,11 @@ def search_command(
     request = SearchRequest(query=query, tags=tuple(tag or ()), since=window, lang=lang, limit=limit)
     try:
         body = build_search(request, detect_capabilities(es), datetime.now(UTC))
-        response = es.search(index=ALIAS, **body)
+        response = es.search(index=settings.index_alias, **body)
     except NotFoundError as exc:
-        console.print(f"[red]error:[/red] no index `{ALIAS}` yet at {settings.elasticsearch_endpoint}: run the indexer")
+        console.print(
+            f"[red]error:[/red] no index `{settings.index_alias}` yet at {settings.elasticsearch_endpoint}: run the indexer"
+        )
         raise typer.Exit(1) from exc
     except (ApiError, TransportError) as exc:
         console.print(f"[red]error:[/red] search failed at {settings.elasticsearch_endpoint}: {exc}")

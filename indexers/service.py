@@ -25,7 +25,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from indexers.actions import Batch, Record, Rejected, build_batch, classify_bulk_response
 from indexers.document import ALIAS
 from newswatch.deadletter import DeadLetter
-from newswatch.topics import DEADLETTER
+from newswatch.topics import DEADLETTER, Topics
 
 DOCS = Counter("newswatch_indexer_documents_total", "Documents handled by the indexer", ["outcome"])
 BULK_SECONDS = Histogram("newswatch_indexer_bulk_seconds", "Duration of one bulk request")
@@ -194,8 +194,8 @@ def build_indexer(
     settings: Any,
     log: Any,
     *,
-    source_topic: str,
-    group_id: str = "newswatch-indexer",
+    topics: Topics,
+    group_id: str | None = None,
     config: IndexerConfig | None = None,
 ) -> Indexer:
     """Wire an Indexer to Kafka and Elasticsearch from settings (the CLI and the tests share this)."""
@@ -203,8 +203,13 @@ def build_indexer(
 
     from newswatch.clients import elasticsearch_client, kafka_python_config
 
+    source_topic = topics.tagged
+    group_id = group_id or f"{settings.topic_prefix}newswatch-indexer"
     config = config or IndexerConfig(
-        batch_size=settings.indexer_batch_size, flush_interval=settings.indexer_flush_interval
+        batch_size=settings.indexer_batch_size,
+        flush_interval=settings.indexer_flush_interval,
+        alias=settings.index_alias,
+        deadletter_topic=topics.deadletter,
     )
     kafka_config = kafka_python_config(settings)
     consumer = KafkaConsumer(

@@ -177,8 +177,10 @@ def settings_table_markdown(settings_class) -> str:  # type: ignore[no-untyped-d
 
 def _register_stage_commands() -> None:
     from indexers.cli import register as register_indexer
+    from streams.cli import register as register_streams
 
     register_indexer(app)
+    register_streams(app)
 
 
 _register_stage_commands()

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     elasticsearch_ca_certs: Path | None = Field(default=None, description="CA bundle for Elasticsearch TLS.")
     request_timeout: float = Field(default=10.0, gt=0, description="Timeout in seconds of one call to ES/Kafka.")
 
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prefix of every Kafka topic name (e.g. `team-a.` gives `team-a.news.raw`), for shared clusters.",
+    )
+    index_alias: str = Field(
+        default="news",
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Elasticsearch alias analysts search (its versioned indices are `<alias>-v<N>`).",
+    )
+
     # --- the local stack --------------------------------------------------------------------
     state_dir: Path = Field(
         default_factory=_default_state_dir,
@@ -106,6 +117,16 @@ class Settings(BaseSettings):
         "(tests and the local demo set it).",
     )
 
+    # --- streams ----------------------------------------------------------------------------
+    streams_store: str = Field(
+        default="memory://",
+        description="Faust table store: `memory://` (rebuilt from the changelog at start) or `rocksdb://` "
+        "(needs the `rocksdict` package).",
+    )
+    streams_web_port: int = Field(
+        default=6066, ge=0, le=65535, description="Port of the Faust worker's `/health` and `/metrics`."
+    )
+
     # --- indexer ----------------------------------------------------------------------------
     indexer_batch_size: int = Field(default=500, ge=1, le=10_000, description="Documents per bulk request.")
     indexer_flush_interval: float = Field(
@@ -119,6 +140,85 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of every service.")
     log_json: bool = Field(default=True, description="Structured JSON log lines (false: plain console lines).")
+
+    # --- alerts -----------------------------------------------------------------------------
+    alerts_rules_file: Path | None = Field(
+        default=None,
+        description="Rules file `newswatch alert` uses without `--rules`. Unset: the shipped "
+        "`alerts/rules/default.yaml`.",
+    )
+    alerts_source: str = Field(
+        default="news", description="Index or alias of the articles the alert rules count (`published` is the time)."
+    )
+    alerts_index: str = Field(
+        default="news-alerts",
+        description="Index every alert is written to; the alerter's state (cooldowns, last evaluated time) "
+        "lives beside it in `<alerts_index>-state`.",
+    )
+    alerts_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between two evaluations of every rule (most of the alert latency).",
+    )
+    alerts_lookback: float = Field(
+        default=21600.0,
+        gt=0,
+        description="Seconds the alerter looks back at most: catching up after downtime, and late articles "
+        "(published long before they were indexed).",
+    )
+    alerts_channels_file: Path | None = Field(
+        default=None,
+        description="YAML file of extra named channels (more webhooks, more e-mail recipients); see alerts/README.md.",
+    )
+    alerts_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Channel `webhook`: URL the JSON alert is POSTed to (Slack-compatible `text`). Secret, because "
+        "Slack-style URLs carry their token. Unset: no `webhook` channel.",
+    )
+    alerts_webhook_url_file: Path | None = Field(
+        default=None, description="File holding the webhook URL (instead of NEWSWATCH_ALERTS_WEBHOOK_URL)."
+    )
+    alerts_webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent with every webhook POST (never logged)."
+    )
+    alerts_webhook_token_file: Path | None = Field(
+        default=None, description="File holding the webhook token (instead of NEWSWATCH_ALERTS_WEBHOOK_TOKEN)."
+    )
+    alerts_smtp_host: str | None = Field(
+        default=None, description="Channel `email`: SMTP server host. Unset: no `email` channel."
+    )
+    alerts_smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP server port (587 STARTTLS, 465 TLS).")
+    alerts_smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="SMTP transport security: `starttls`, `tls` (implicit, port 465) or `none`."
+    )
+    alerts_smtp_username: str | None = Field(default=None, description="SMTP login user. Unset: no login.")
+    alerts_smtp_password: SecretStr | None = Field(default=None, description="SMTP login password (never logged).")
+    alerts_smtp_password_file: Path | None = Field(
+        default=None, description="File holding the SMTP password (instead of NEWSWATCH_ALERTS_SMTP_PASSWORD)."
+    )
+    alerts_email_from: str = Field(default="newswatch@localhost", description="Sender address of alert e-mails.")
+    alerts_email_to: str | None = Field(
+        default=None, description="Recipients of the `email` channel, comma-separated, e-mail addresses."
+    )
+    alerts_delivery_attempts: int = Field(
+        default=5, ge=1, le=20, description="Attempts per channel before a delivery is recorded as failed."
+    )
+    alerts_delivery_backoff: float = Field(
+        default=1.0, gt=0, description="Seconds before the first retry of a delivery; doubles per attempt, up to 30 s."
+    )
+    alerts_delivery_timeout: float = Field(
+        default=10.0, gt=0, description="Timeout in seconds of one webhook POST or one SMTP session."
+    )
+    alerts_kibana_url: str = Field(
+        default="http://localhost:5601", description="Kibana base URL for the Discover link in every alert."
+    )
+    alerts_kibana_data_view: str = Field(
+        default="news", description="Id of the Kibana data view (on alias `news`) the Discover links open."
+    )
+    alerts_metrics_port: int = Field(
+        default=9312, ge=0, le=65535, description="Port of the alerter's `/health` and `/metrics` (0: any free port)."
+    )
 
     @field_validator("state_dir", "cache_dir", mode="after")
     @classmethod

@@ -15,20 +15,49 @@ COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment
 
 
 @dataclass(frozen=True)
+class Topics:
+    """The pipeline's topic names, with the settings' prefix applied (tests use a unique prefix)."""
+
+    prefix: str = ""
+
+    @property
+    def raw(self) -> str:
+        return self.prefix + RAW
+
+    @property
+    def tagged(self) -> str:
+        return self.prefix + TAGGED
+
+    @property
+    def deadletter(self) -> str:
+        return self.prefix + DEADLETTER
+
+    @property
+    def feeds(self) -> str:
+        return self.prefix + FEEDS
+
+    @property
+    def seen(self) -> str:
+        return self.prefix + SEEN
+
+
+@dataclass(frozen=True)
 class TopicSpec:
     name: str
     partitions: int
     config: dict[str, str] = field(default_factory=dict)
 
 
-def pipeline_topics(feed_partitions: int = 12, data_partitions: int = 4) -> list[TopicSpec]:
+def pipeline_topics(
+    topics: Topics = Topics(), feed_partitions: int = 12, data_partitions: int = 4
+) -> list[TopicSpec]:
     return [
-        TopicSpec(RAW, data_partitions),
-        TopicSpec(TAGGED, data_partitions),
-        TopicSpec(DEADLETTER, 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
-        TopicSpec(FEEDS, feed_partitions, COMPACTED),
+        TopicSpec(topics.raw, data_partitions),
+        TopicSpec(topics.tagged, data_partitions),
+        TopicSpec(topics.deadletter, 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(topics.feeds, feed_partitions, COMPACTED),
         # Co-partitioned with FEEDS: the replica that owns feed partition p also owns seen partition p.
-        TopicSpec(SEEN, feed_partitions, COMPACTED),
+        TopicSpec(topics.seen, feed_partitions, COMPACTED),
     ]
 
 

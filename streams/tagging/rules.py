@@ -7,6 +7,8 @@ The format (the packaged files in ``streams/rules/`` are worked examples)::
     title_factor: 1.5       # a sentence-scope rule matching in the title counts this much more
     concepts:               # named, weighted term lists, per language ("any" = language-independent)
       forces: {en: [troop*, soldiers], ru: [войск~, военнослужащ*]}
+    patterns:               # optional: named conditions, usable wherever a concept name is
+      backdrop_clause: {near: [backdrop, massing], within: 4}
     require: {all: [forces]}               # optional: must hold in the document
     rules:
       - id: massing-at-border
@@ -49,7 +51,9 @@ from streams.tagging.terms import TermError, parse_term
 SCOPES = ("sentence", "title", "document")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _LANG_RE = re.compile(r"^(any|[a-z]{2,3})$")
-_FILE_KEYS = {"tag", "description", "threshold", "title_factor", "concepts", "require", "rules", "vetoes", "examples"}
+_FILE_KEYS = {
+    "tag", "description", "threshold", "title_factor", "concepts", "patterns", "require", "rules", "vetoes", "examples"
+}
 _RULE_KEYS = {"id", "description", "scope", "when", "weight", "max_count", "examples"}
 _VETO_KEYS = _RULE_KEYS - {"weight", "max_count"}
 _OPERATORS = {"all", "any", "not", "near", "weighted"}
@@ -153,11 +157,17 @@ def _load_file(path: Path, entries: list[TermEntry], names: list[str]) -> TagRul
         header.fail("threshold", f"must be positive, got {threshold}")
     title_factor = float(header.optional(document, "title_factor", (int, float), 1.0))
     concepts = _load_concepts(source, header.require(document, "concepts", dict), entries, names, tag)
+    names_in_scope: dict[str, Condition] = {name: Ref(concept) for name, concept in concepts.items()}
+    for name, raw in (header.optional(document, "patterns", dict, {}) or {}).items():
+        context = _Context(source, f"pattern {name!r}")
+        if name in names_in_scope:
+            context.fail("(name)", "a concept or an earlier pattern already has this name")
+        names_in_scope[str(name)] = _condition(raw, names_in_scope, context, "(condition)")
     require = None
     if "require" in document:
-        require = _condition(document["require"], concepts, header, "require")
-    rules = _load_rules(source, document.get("rules"), concepts, veto=False)
-    vetoes = _load_rules(source, document.get("vetoes") or [], concepts, veto=True)
+        require = _condition(document["require"], names_in_scope, header, "require")
+    rules = _load_rules(source, document.get("rules"), names_in_scope, veto=False)
+    vetoes = _load_rules(source, document.get("vetoes") or [], names_in_scope, veto=True)
     if not rules:
         header.fail("rules", "a tag needs at least one rule")
     match, no_match = _examples(header, document.get("examples", {}), "examples", required=False)
@@ -215,7 +225,7 @@ def _term(raw: Any, lang: str, context: _Context, field: str) -> Any:
     context.fail(field, f"a term is a string or {{term: ..., weight: ..., case: exact}}, got {raw!r}")
 
 
-def _load_rules(source: str, raw: Any, concepts: dict[str, int], *, veto: bool) -> tuple[Rule, ...]:
+def _load_rules(source: str, raw: Any, concepts: dict[str, Condition], *, veto: bool) -> tuple[Rule, ...]:
     kind = "veto" if veto else "rule"
     if not isinstance(raw, list):
         _Context(source, "tag header").fail(f"{kind}s", "expected a list of rules")
@@ -248,12 +258,17 @@ def _load_rules(source: str, raw: Any, concepts: dict[str, int], *, veto: bool) 
     return tuple(rules)
 
 
-def _condition(raw: Any, concepts: dict[str, int], context: _Context, field: str) -> Condition:
-    """Compile the YAML form of a condition; a mapping with several operators is their conjunction."""
+def _condition(raw: Any, concepts: dict[str, Condition], context: _Context, field: str) -> Condition:
+    """Compile the YAML form of a condition; a mapping with several operators is their conjunction.
+
+    `concepts` maps every name usable here (concepts and patterns) to its compiled condition.
+    """
     if isinstance(raw, str):
         if raw not in concepts:
-            context.fail(field, f"unknown concept {raw!r}; this file defines: {', '.join(sorted(concepts))}")
-        return Ref(concepts[raw])
+            context.fail(
+                field, f"unknown concept or pattern {raw!r}; this file defines: {', '.join(sorted(concepts))}"
+            )
+        return concepts[raw]
     if isinstance(raw, list):
         return AllOf(tuple(_condition(part, concepts, context, f"{field}[{i}]") for i, part in enumerate(raw)))
     if not isinstance(raw, dict) or not (set(raw) & _OPERATORS):
@@ -299,15 +314,15 @@ def _near(raw: dict[str, Any], parts: tuple[Condition, ...], context: _Context, 
 
 
 def _weighted(
-    raw: dict[str, Any], items: list[Any], concepts: dict[str, int], context: _Context, where: str
+    raw: dict[str, Any], items: list[Any], concepts: dict[str, Condition], context: _Context, where: str
 ) -> Weighted:
-    unknown = [item for item in items if not isinstance(item, str) or item not in concepts]
+    unknown = [item for item in items if not isinstance(item, str) or not isinstance(concepts.get(item), Ref)]
     if unknown:
-        context.fail(where, f"'weighted' lists concept names; unknown: {unknown}")
+        context.fail(where, f"'weighted' lists concept names (not patterns); unknown: {unknown}")
     threshold = raw.get("threshold")
     if not isinstance(threshold, int | float) or threshold <= 0:
         context.fail(where.rsplit(".", 1)[0] + ".threshold", f"'weighted' needs a positive threshold, got {threshold!r}")
-    return Weighted(tuple(concepts[item] for item in items), float(threshold))
+    return Weighted(tuple(concepts[item].concept for item in items), float(threshold))  # type: ignore[union-attr]
 
 
 def _examples(

@@ -23,6 +23,11 @@ from tests.factories import tagged
 LOG = configure_logging("test-indexer", "WARNING", json_logs=False)
 
 
+@dataclass(frozen=True)
+class TopicsFor:
+    tagged: str
+
+
 @dataclass
 class Running:
     indexer: Indexer
@@ -38,7 +43,7 @@ def start_indexer(settings: Settings, topic: str, alias: str, deadletters: str, 
     config = IndexerConfig(
         batch_size=200, flush_interval=0.2, max_backoff=2.0, alias=alias, deadletter_topic=deadletters
     )
-    indexer = build_indexer(settings, LOG, source_topic=topic, group_id=f"{topic}-{group}", config=config)
+    indexer = build_indexer(settings, LOG, topics=TopicsFor(topic), group_id=f"{topic}-{group}", config=config)
     thread = threading.Thread(target=indexer.run, daemon=True)
     thread.start()
     return Running(indexer, thread)

@@ -1,0 +1,176 @@
+"""Elasticsearch request bodies for evaluating rules, and the parsing of their answers: pure.
+
+Per rule and evaluation, one search counts matching articles per group and per time bucket (a
+``terms`` aggregation on the group field over a ``date_histogram`` on ``published``); a second,
+tiny one finds late articles (indexed recently, published before the evaluated range). Both go in
+one ``_msearch`` for all rules, so an evaluation of every rule is one round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from alerts.rule import MAX_MIN_SOURCES, Rule
+from alerts.windows import FUTURE_TOLERANCE_MS, Bucket, GroupSeries, Plan, WindowCount
+
+# Groups per rule and evaluation. The terms aggregation keeps only groups with at least `threshold`
+# articles in the evaluated range (no fewer can cross), so this caps crossing groups, not all groups.
+MAX_GROUPS = 500
+TOP_ARTICLES = 5
+LISTED_SOURCES = 20
+
+
+def query_clause(rule: Rule) -> dict[str, Any]:
+    # No `fields`: unprefixed words search every field, exactly as Kibana's Lucene bar does, so the
+    # Discover link in an alert shows what the alerter counted.
+    return {"query_string": {"query": rule.query, "analyze_wildcard": True}}
+
+
+def _published(gte_ms: int, lt_ms: int | None = None, lte_ms: int | None = None) -> dict[str, Any]:
+    bounds: dict[str, Any] = {"gte": gte_ms, "format": "epoch_millis"}
+    if lt_ms is not None:
+        bounds["lt"] = lt_ms
+    if lte_ms is not None:
+        bounds["lte"] = lte_ms
+    return {"range": {"published": bounds}}
+
+
+def histogram_search(plan: Plan) -> dict[str, Any]:
+    rule = plan.rule
+    histogram: dict[str, Any] = {
+        "date_histogram": {"field": "published", "fixed_interval": f"{rule.step_seconds}s", "min_doc_count": 1}
+    }
+    if rule.min_sources > 1:
+        histogram["aggs"] = {"sources": {"terms": {"field": "source", "size": MAX_MIN_SOURCES}}}
+    aggs: dict[str, Any] = {"histogram": histogram}
+    if rule.group_by:
+        terms = {"field": rule.group_by, "size": MAX_GROUPS, "min_doc_count": rule.threshold}
+        aggs = {"groups": {"terms": terms, "aggs": aggs}}
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {"bool": {"filter": [query_clause(rule), _published(plan.range_start_ms, lte_ms=plan.range_end_ms)]}},
+        "aggs": aggs,
+    }
+
+
+def late_search(plan: Plan, lookback_start_ms: int) -> dict[str, Any] | None:
+    """Matching articles indexed since the last evaluation but published before the evaluated range."""
+    if plan.late_since_ms is None:
+        return None
+    filters = [
+        query_clause(plan.rule),
+        {"range": {"indexed": {"gte": plan.late_since_ms, "format": "epoch_millis"}}},
+        _published(lookback_start_ms, lt_ms=plan.first_bucket * plan.step_ms),
+    ]
+    return {
+        "size": 0,
+        "track_total_hits": False,
+        "query": {"bool": {"filter": filters}},
+        "aggs": {"earliest": {"min": {"field": "published"}}},
+    }
+
+
+@dataclass(frozen=True)
+class HistogramResult:
+    series: list[GroupSeries]
+    groups_left_out: int  # articles in groups beyond MAX_GROUPS (0 normally)
+
+
+def parse_histogram(rule: Rule, body: Mapping[str, Any]) -> HistogramResult:
+    aggs = body.get("aggregations", {})
+    step_ms = rule.step_seconds * 1000
+    if not rule.group_by:
+        return HistogramResult([GroupSeries(None, _buckets(aggs.get("histogram", {}), step_ms))], 0)
+    groups = aggs.get("groups", {})
+    series = [
+        GroupSeries(str(entry["key"]), _buckets(entry.get("histogram", {}), step_ms))
+        for entry in groups.get("buckets", [])
+    ]
+    return HistogramResult(series, int(groups.get("sum_other_doc_count", 0)))
+
+
+def _buckets(histogram: Mapping[str, Any], step_ms: int) -> dict[int, Bucket]:
+    buckets: dict[int, Bucket] = {}
+    for entry in histogram.get("buckets", []):
+        sources = frozenset(str(s["key"]) for s in entry.get("sources", {}).get("buckets", []))
+        buckets[int(entry["key"]) // step_ms] = Bucket(int(entry["doc_count"]), sources)
+    return buckets
+
+
+def parse_late(body: Mapping[str, Any]) -> int | None:
+    value = body.get("aggregations", {}).get("earliest", {}).get("value")
+    return None if value is None else int(value)
+
+
+def window_filters(rule: Rule, window: WindowCount) -> list[dict[str, Any]]:
+    """The filters selecting exactly the articles a window counted."""
+    if window.live:
+        published = _published(window.start_ms, lte_ms=window.end_ms + FUTURE_TOLERANCE_MS)
+    else:
+        published = _published(window.start_ms, lt_ms=window.end_ms)
+    filters = [query_clause(rule), published]
+    if rule.group_by and window.group is not None:
+        filters.append({"term": {rule.group_by: window.group}})
+    return filters
+
+
+def window_articles_search(rule: Rule, window: WindowCount) -> dict[str, Any]:
+    return {
+        "size": TOP_ARTICLES,
+        "track_total_hits": True,
+        "query": {"bool": {"filter": window_filters(rule, window)}},
+        "sort": [{"published": {"order": "desc"}}],
+        "_source": ["id", "title", "source", "url", "published"],
+        "aggs": {
+            "first": {"min": {"field": "published"}},
+            "last": {"max": {"field": "published"}},
+            "sources": {"terms": {"field": "source", "size": LISTED_SOURCES}},
+            "source_count": {"cardinality": {"field": "source"}},
+        },
+    }
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    id: str
+    title: str
+    source: str
+    url: str
+    published: str
+
+
+@dataclass(frozen=True)
+class WindowArticles:
+    """What an alert shows about its window: the newest articles, the time span and the sources."""
+
+    articles: tuple[ArticleRef, ...]
+    first_ms: int | None
+    last_ms: int | None
+    sources: tuple[str, ...]
+    source_count: int
+
+
+def parse_window_articles(body: Mapping[str, Any]) -> WindowArticles:
+    hits = body.get("hits", {}).get("hits", [])
+    articles = tuple(
+        ArticleRef(
+            id=str(hit.get("_source", {}).get("id") or hit.get("_id", "")),
+            title=str(hit.get("_source", {}).get("title", "")),
+            source=str(hit.get("_source", {}).get("source", "")),
+            url=str(hit.get("_source", {}).get("url", "")),
+            published=str(hit.get("_source", {}).get("published", "")),
+        )
+        for hit in hits
+    )
+    aggs = body.get("aggregations", {})
+    first, last = aggs.get("first", {}).get("value"), aggs.get("last", {}).get("value")
+    return WindowArticles(
+        articles=articles,
+        first_ms=None if first is None else int(first),
+        last_ms=None if last is None else int(last),
+        sources=tuple(str(b["key"]) for b in aggs.get("sources", {}).get("buckets", [])),
+        source_count=int(aggs.get("source_count", {}).get("value", 0)),
+    )

@@ -1,0 +1,155 @@
+"""The Faust app: news.raw -> enrichment -> news.tagged, bad records -> news.deadletter.
+
+Built by ``create_app(settings)`` (never at import time). Choices, each for a known faust-streaming
+trap:
+- at-least-once (the default): exactly-once has open bugs; downstream writes are idempotent instead;
+- agent concurrency 1: faust 0.15 can commit past an in-flight message above 1;
+- every event is handled inside ``try``: Faust acknowledges an event even when the agent raises, so
+  a failure that escaped would silently lose the record. Failures are dead-lettered instead;
+- Faust flushes its producer before every offset commit, so a committed record's output is durable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import Counter, Histogram, generate_latest
+
+from newswatch.deadletter import DeadLetter
+from newswatch.settings import Settings
+from newswatch.topics import DEADLETTER, RAW, TAGGED, Topics
+from streams.processor import ArticleProcessor, Emit, Reject, Skip
+
+EVENTS = Counter("newswatch_streams_events_total", "Records handled by the streams stage", ["outcome"])
+PROCESS_SECONDS = Histogram("newswatch_streams_process_seconds", "Enrichment time per article")
+
+
+@dataclass(frozen=True)
+class StreamNames:
+    raw: str = RAW
+    tagged: str = TAGGED
+    deadletter: str = DEADLETTER
+    app_id: str = "newswatch-streams"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StreamNames:
+        topics = Topics(settings.topic_prefix)
+        return cls(topics.raw, topics.tagged, topics.deadletter, f"{settings.topic_prefix}newswatch-streams")
+
+
+def default_processor() -> ArticleProcessor:
+    from streams.gazetteer import default_gazetteer
+    from streams.language import detect_language
+    from streams.tagging.engine import Tagger
+
+    return ArticleProcessor(
+        tagger=Tagger.default(),
+        gazetteer=default_gazetteer(),
+        detect_language=detect_language,
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def _broker_credentials(settings: Settings) -> dict[str, Any]:
+    if not settings.kafka_sasl_mechanism:
+        return {}
+    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    return {
+        "broker_credentials": faust.SASLCredentials(
+            username=settings.kafka_sasl_username or "",
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    }
+
+
+def create_app(
+    settings: Settings,
+    names: StreamNames | None = None,
+    processor: ArticleProcessor | None = None,
+    web_port: int | None = None,
+) -> faust.App:
+    names = names or StreamNames.from_settings(settings)
+    processor = processor or default_processor()
+    app = faust.App(
+        names.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+        store=settings.streams_store,
+        datadir=str(settings.state_dir / "streams" / names.app_id),
+        processing_guarantee="at_least_once",
+        topic_partitions=4,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_records=500,
+        stream_wait_empty=False,
+        producer_acks=-1,
+        web_enabled=True,
+        web_bind="127.0.0.1",
+        web_port=settings.streams_web_port if web_port is None else web_port,
+        web_host="127.0.0.1",
+        **_broker_credentials(settings),
+    )
+    raw = app.topic(names.raw, key_serializer="raw", value_serializer="raw")
+    tagged = app.topic(names.tagged, key_serializer="raw", value_serializer="raw")
+    deadletter = app.topic(names.deadletter, key_serializer="raw", value_serializer="raw")
+    # Keyed by article id, like news.raw, so each worker holds the entries of its own partitions.
+    seen = app.Table("seen", default=None, key_type=str, value_type=str)
+    # Near-duplicate copies of a story arrive on any partition: every worker needs every band key.
+    stories = app.GlobalTable("stories", default=None, key_type=str, value_type=str)
+    state = {"processed": 0, "last_event": 0.0}
+
+    @app.agent(raw, concurrency=1)
+    async def enrich_articles(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            source = f"{message.partition}:{message.offset}"
+            started = time.perf_counter()
+            try:
+                outcome = processor.process(event.value, source, seen.get, stories.get)
+                if isinstance(outcome, Emit):
+                    await tagged.send(key=outcome.tagged.id.encode(), value=outcome.tagged.model_dump_json().encode())
+                    for key, value in outcome.story_writes.items():
+                        stories[key] = value
+                    for key, value in outcome.seen_writes.items():
+                        seen[key] = value
+                    EVENTS.labels("emitted").inc()
+                elif isinstance(outcome, Skip):
+                    EVENTS.labels(outcome.reason).inc()
+                else:
+                    await _dead_letter(deadletter, message, outcome)
+            except Exception as exc:  # noqa: BLE001 - Faust would ack and lose it; dead-letter instead
+                await _dead_letter(deadletter, message, Reject("stage", f"{type(exc).__name__}: {exc}"))
+            PROCESS_SECONDS.observe(time.perf_counter() - started)
+            state["processed"] += 1
+            state["last_event"] = time.time()
+
+    @app.page("/health")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"ok": True, "processed": state["processed"], "last_event": state["last_event"]})
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type="text/plain; version=0.0.4")
+
+    app.newswatch_state = state  # type: ignore[attr-defined]
+    return app
+
+
+async def _dead_letter(topic: Any, message: Any, outcome: Reject) -> None:
+    EVENTS.labels(f"dead_letter_{outcome.kind}").inc()
+    letter = DeadLetter.of(
+        stage="streams",
+        error_kind=outcome.kind,
+        error=outcome.error,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        at=datetime.now(UTC),
+    )
+    await topic.send(key=message.key, value=letter.model_dump_json().encode())

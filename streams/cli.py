@@ -1,0 +1,30 @@
+"""`newswatch streams`: run the Faust worker (several may run; Kafka partitions divide the work)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("streams")(streams_command)
+
+
+def streams_command(
+    web_port: int | None = typer.Option(None, help="Port of /health and /metrics (default: the setting)."),
+) -> None:
+    """Run the Faust worker: news.raw -> language, tags, places, entities, stories -> news.tagged."""
+    import faust
+    from kafka import KafkaAdminClient
+
+    from newswatch.cli import load_settings
+    from newswatch.clients import kafka_python_config
+    from newswatch.topics import Topics, ensure_topics, pipeline_topics
+    from streams.app import create_app
+
+    settings = load_settings()
+    admin = KafkaAdminClient(**kafka_python_config(settings))
+    ensure_topics(admin, pipeline_topics(Topics(settings.topic_prefix)))
+    admin.close()
+    app = create_app(settings, web_port=web_port)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()

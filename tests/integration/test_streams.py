@@ -1,0 +1,144 @@
+"""The Faust stage as a real worker process against the real broker: enrich, dead-letter, survive SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from newswatch.clients import kafka_python_config
+from newswatch.deadletter import DeadLetter
+from newswatch.schema import TaggedArticle, encode
+from newswatch.settings import Settings
+from newswatch.stack.local import LocalStack
+from newswatch.topics import Topics
+from tests.factories import article
+
+SEED_TITLE = "NATO and Russia hold first council talks in over two years as troops mass near Ukraine"
+SEED_TEXT = (
+    "BRUSSELS, Jan 12 - Senior diplomats from Russia and the 30 NATO allies met at the alliance's headquarters "
+    "on Wednesday for the first session of the NATO-Russia Council since 2019. US Deputy Secretary of State "
+    "Wendy Sherman and Russian Deputy Foreign Minister Alexander Grushko discussed Moscow's demands for "
+    "security guarantees. Russia has massed more than 100,000 troops near its border with Ukraine."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Worker:
+    """`newswatch streams` in its own process, with its own topic prefix and state directory."""
+
+    def __init__(self, prefix: str, state_dir: Path) -> None:
+        self.env = dict(os.environ) | {
+            "NEWSWATCH_TOPIC_PREFIX": prefix,
+            "NEWSWATCH_STATE_DIR": str(state_dir),
+            "NEWSWATCH_STREAMS_WEB_PORT": str(free_port()),
+            "NEWSWATCH_LOG_LEVEL": "WARNING",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = state_dir / "worker.log"
+
+    def start(self) -> None:
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "newswatch.cli", "streams"], env=self.env, stdout=log, stderr=log
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture
+def worker(stack: LocalStack, unique_name: str) -> Iterator[Worker]:
+    state_dir = Path(tempfile.mkdtemp(prefix="newswatch-streams-"))
+    running = Worker(f"{unique_name}.", state_dir)
+    yield running
+    if running.proc is not None and running.proc.poll() is None:
+        running.kill(signal.SIGKILL)
+
+
+def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = KafkaProducer(**kafka_python_config(settings), acks="all")
+    for key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush(timeout=30)
+    producer.close()
+
+
+def collect(settings: Settings, topic: str, until: int, timeout: float) -> list[bytes]:
+    consumer = KafkaConsumer(topic, **kafka_python_config(settings), auto_offset_reset="earliest")
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(values) < until and time.monotonic() < deadline:
+            for messages in consumer.poll(timeout_ms=500).values():
+                values += [m.value for m in messages]
+    finally:
+        consumer.close()
+    return values
+
+
+def test_articles_are_enriched_and_a_poison_record_is_dead_lettered(
+    settings: Settings, worker: Worker, unique_name: str
+) -> None:
+    topics = Topics(f"{unique_name}.")
+    seed = article(1, title=SEED_TITLE, summary="", text=SEED_TEXT)
+    wire_copy = article(2, title="NATO, Russia meet for first council talks in two years", summary="", text=SEED_TEXT)
+    other = article(3, title="Storm closes ferry routes", summary="", text="Ferries between the islands stopped running.")
+    records = [(a.id.encode(), encode(a)) for a in (seed, wire_copy, other)]
+    records.insert(1, (b"poison", b"this is not json"))
+    records.append((seed.id.encode(), encode(seed)))  # an exact duplicate: dropped
+    produce(settings, topics.raw, records)
+    worker.start()
+
+    tagged = [TaggedArticle.model_validate_json(v) for v in collect(settings, topics.tagged, 3, timeout=90)]
+    by_id = {t.id: t for t in tagged}
+    assert set(by_id) == {seed.id, wire_copy.id, other.id}
+    assert len(tagged) == 3, "the exact duplicate must be dropped"
+    enriched = by_id[seed.id]
+    assert enriched.lang == "en"
+    assert {"nato-russia-talks", "troop-buildup"} <= set(enriched.tags)
+    for evidence in enriched.tag_evidence["nato-russia-talks"]:
+        field_text = {"title": enriched.title, "text": enriched.text, "summary": enriched.summary}[evidence.field]
+        matched = field_text[evidence.start : evidence.end]
+        assert matched and matched.strip() == matched, f"evidence offsets must frame the matched words: {evidence}"
+    assert "Ukraine" in enriched.places and "NATO" in enriched.entities
+    assert by_id[wire_copy.id].story_id == seed.id and by_id[wire_copy.id].duplicate_of == seed.id
+    assert by_id[other.id].tags == ()
+
+    letters = [DeadLetter.model_validate_json(v) for v in collect(settings, topics.deadletter, 1, timeout=30)]
+    assert [(d.stage, d.error_kind, d.key) for d in letters] == [("streams", "schema", "poison")]
+    worker.kill(signal.SIGTERM)
+
+
+def test_sigkill_mid_stream_loses_nothing(settings: Settings, worker: Worker, unique_name: str) -> None:
+    topics = Topics(f"{unique_name}.")
+    articles = [article(n, title=f"Report {n}: ministers discuss the harvest", summary="") for n in range(1500)]
+    produce(settings, topics.raw, [(a.id.encode(), encode(a)) for a in articles])
+    worker.start()
+    partial = collect(settings, topics.tagged, 100, timeout=90)
+    assert len(partial) >= 100
+    worker.kill(signal.SIGKILL)
+    worker.start()
+    deadline = time.monotonic() + 120
+    ids: set[str] = set()
+    while len(ids) < len(articles) and time.monotonic() < deadline:
+        values = collect(settings, topics.tagged, len(articles) * 2, timeout=5)
+        ids = {TaggedArticle.model_validate_json(v).id for v in values}
+    assert ids == {a.id for a in articles}
+    worker.kill(signal.SIGTERM)
