@@ -29,4 +29,5 @@ def discover_url(base_url: str, data_view_id: str, query: str, start_ms: int, en
         f"query:(language:lucene,query:{rison_string(query)}),"
         "sort:!(!(published,desc)))"
     )
-    return f"{base_url.rstrip('/')}/app/discover#/?_g={quote(global_state, safe=_SAFE)}&_a={quote(app_state, safe=_SAFE)}"
+    base = base_url.rstrip("/")
+    return f"{base}/app/discover#/?_g={quote(global_state, safe=_SAFE)}&_a={quote(app_state, safe=_SAFE)}"

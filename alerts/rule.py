@@ -182,7 +182,8 @@ def _parse_rule(
     group_by = entry.get("group_by")
     keywords = keyword_fields(fields)
     if group_by is not None and group_by not in keywords:
-        errors.append(f"group_by: {group_by!r} is not a keyword field of the articles; use one of {', '.join(keywords)}")
+        choices = ", ".join(keywords)
+        errors.append(f"group_by: {group_by!r} is not a keyword field of the articles; use one of {choices}")
     rule_channels = _channels(entry.get("channels"), channels, errors)
     if errors:
         return None

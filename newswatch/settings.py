@@ -220,6 +220,57 @@ class Settings(BaseSettings):
         default=9312, ge=0, le=65535, description="Port of the alerter's `/health` and `/metrics` (0: any free port)."
     )
 
+    # --- collectors ---------------------------------------------------------------------------
+    # The collector service (`newswatch collect`); fetch safety is `allow_private_addresses` above.
+    collector_instance_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Stable name of this collector replica (e.g. the pod name); it names the Kafka transactional "
+        "id, so a restarted replica fences its previous incarnation at once. Must differ between replicas running "
+        "at the same time. Unset: host name, pid and a random suffix.",
+    )
+    collector_metrics_port: int = Field(
+        default=9310, ge=0, le=65535, description="Port of the collector's `/health` and `/metrics` (0: any free port)."
+    )
+    collector_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the collector's `/health` and `/metrics` listen on (`0.0.0.0` for a Prometheus "
+        "scraping from another host).",
+    )
+    collector_concurrency: int = Field(
+        default=64, ge=1, le=10_000, description="Feeds one collector replica fetches at the same time, at most."
+    )
+    collector_per_host_concurrency: int = Field(
+        default=4, ge=1, le=1000, description="Feeds on one host name one replica fetches at the same time, at most."
+    )
+    collector_session_timeout: float = Field(
+        default=10.0,
+        ge=6,
+        le=300,
+        description="Seconds without a heartbeat after which Kafka moves a replica's feeds to the other replicas "
+        "(bounds the takeover time after a crash).",
+    )
+    collector_heartbeat_interval: float = Field(
+        default=3.0, gt=0, le=100, description="Seconds between a replica's heartbeats to the consumer group."
+    )
+    collector_transaction_timeout: float = Field(
+        default=10.0,
+        ge=1,
+        le=900,
+        description="Seconds after which Kafka aborts a crashed replica's open transaction (new owners of its feeds "
+        "wait for that before they rebuild the seen map).",
+    )
+    collector_allow_file_urls: bool = Field(
+        default=False,
+        description="Allow `file://` feeds. Off by default: whoever can write the feed registry topic could "
+        "otherwise make the collectors read local files.",
+    )
+    collector_user_agent: str | None = Field(
+        default=None,
+        description="User-Agent of the collectors' requests (put a contact address in it). Unset: "
+        "`newswatch/<version> (news-monitoring feed collector; ...)`.",
+    )
+
     @field_validator("state_dir", "cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

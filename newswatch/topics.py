@@ -10,6 +10,7 @@ TAGGED = "news.tagged"
 DEADLETTER = "news.deadletter"
 FEEDS = "news.feeds"  # compacted: the feed registry; its partitions are the unit of feed ownership
 SEEN = "news.seen"  # compacted: what each feed partition has emitted (id -> content hash, version)
+FEED_STATUS = "news.feed-status"  # compacted: each feed's poll state (cursor, backoff, last success/error)
 
 COMPACTED = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0", "segment.ms": "3600000"}
 
@@ -40,6 +41,10 @@ class Topics:
     def seen(self) -> str:
         return self.prefix + SEEN
 
+    @property
+    def feed_status(self) -> str:
+        return self.prefix + FEED_STATUS
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -58,6 +63,8 @@ def pipeline_topics(
         TopicSpec(topics.feeds, feed_partitions, COMPACTED),
         # Co-partitioned with FEEDS: the replica that owns feed partition p also owns seen partition p.
         TopicSpec(topics.seen, feed_partitions, COMPACTED),
+        # Co-partitioned with FEEDS too: the owner of feed partition p keeps its feeds' poll state there.
+        TopicSpec(topics.feed_status, feed_partitions, COMPACTED),
     ]
 
 
