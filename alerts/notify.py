@@ -34,8 +34,7 @@ def scope(doc: Mapping[str, Any]) -> str:
 def headline(doc: Mapping[str, Any]) -> str:
     sources = f" from {doc['source_count']} sources" if doc.get("source_count") else ""
     return (
-        f"{doc['rule']}{scope(doc)}: {doc['count']} articles in {doc['window']}{sources} "
-        f"(threshold {doc['threshold']})"
+        f"{doc['rule']}{scope(doc)}: {doc['count']} articles in {doc['window']}{sources} (threshold {doc['threshold']})"
     )
 
 

@@ -166,7 +166,7 @@ def _parse_rule(
         errors.append("name: required; lowercase letters, digits, '-' and '_', at most 63 characters")
     query = entry.get("query")
     if not isinstance(query, str) or not query.strip():
-        errors.append("query: required; an Elasticsearch query string, e.g. tags:\"troop-buildup\"")
+        errors.append('query: required; an Elasticsearch query string, e.g. tags:"troop-buildup"')
     else:
         errors += [f"query: {problem}" for problem in query_problems(query, fields)]
     window = _duration(entry, "window", errors, required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -173,6 +174,30 @@ def settings_table_markdown(settings_class) -> str:  # type: ignore[no-untyped-d
             default = "unset" if field.default is None else f"`{field.default}`"
         rows.append(f"| `NEWSWATCH_{name.upper()}` | {default} | {field.description or ''} |")
     return "\n".join(rows)
+
+
+@app.command("run")
+def run_command(
+    feeds: Annotated[Path | None, typer.Option(help="Feeds file (YAML). Default: the bundled demo feeds.")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Alert rules file. Default: the shipped rules.")] = None,
+    duration: Annotated[
+        str | None, typer.Option("--for", help="Stop after 90s, 10m, 2h ... (default: Ctrl-C).")
+    ] = None,
+) -> None:
+    """The main job: stack, collector, Faust worker, indexer and alerter, with a live view."""
+    from indexers.search import parse_duration
+    from newswatch.run.command import run_pipeline
+
+    for path, what in ((feeds, "--feeds"), (rules, "--rules")):
+        if path is not None and not path.is_file():
+            console.print(f"[red]error:[/red] {what} {path}: no such file")
+            raise typer.Exit(2)
+    try:
+        seconds = parse_duration(duration).total_seconds() if duration else None
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --for: {exc}")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(run_pipeline(load_settings(), feeds, rules, seconds, out))
 
 
 def _register_stage_commands() -> None:

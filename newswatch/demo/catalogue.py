@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -78,9 +78,12 @@ class DemoFeed:
     def content_type(self) -> str:
         return CONTENT_TYPES[self.format]
 
-    def render(self, visible_uids: Collection[str]) -> bytes:
-        """The feed document with only the given items, in file order (newest first)."""
-        body = "".join(item.raw for item in self.items if item.uid in visible_uids)
+    def render(self, visible_uids: Collection[str], rewrite: Callable[[DemoItem], str] | None = None) -> bytes:
+        """The feed document with only the given items, in file order (newest first).
+
+        ``rewrite`` may replace an item's XML (the live mode moves its dates to now).
+        """
+        body = "".join((rewrite(item) if rewrite else item.raw) for item in self.items if item.uid in visible_uids)
         return (self.head + body + self.tail).encode("utf-8")
 
 

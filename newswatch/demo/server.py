@@ -27,13 +27,15 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 
 from aiohttp import web
 
-from newswatch.demo.catalogue import DemoFeed, all_items, load_demo_feeds
+from newswatch.demo.catalogue import DemoFeed, DemoItem, all_items, load_demo_feeds
 from newswatch.demo.feeds_file import render_feeds_file, write_feeds_file
+from newswatch.demo.livedates import live_shifts, shift_item_dates
 from newswatch.demo.release import DEFAULT_PLAN, ReleasePlan, release_schedule
 
 Clock = Callable[[], float]
@@ -84,17 +86,22 @@ class DemoFeedsState:
     started: float  # clock() at start
     started_wall: int  # whole Unix seconds at start
     base_url: str = ""  # set once the server is listening (the port may be picked by the OS)
+    shifts: dict[str, timedelta] = field(default_factory=dict)  # live mode: uid -> how far to move its dates
     hits: Counter[tuple[str, int]] = field(default_factory=Counter)  # (feed file, status) -> count
 
     def elapsed(self) -> float:
         return max(0.0, self.clock() - self.started)
+
+    def _rewrite(self, item: DemoItem) -> str:
+        shift = self.shifts.get(item.uid)
+        return shift_item_dates(item.raw, shift) if shift is not None else item.raw
 
     def render(self, filename: str) -> RenderedFeed:
         feed = self.feeds[filename]
         elapsed = self.elapsed()
         offsets = {item.uid: self.schedule[item.uid] for item in feed.items}
         visible = {uid for uid, offset in offsets.items() if offset <= elapsed}
-        body = feed.render(visible)
+        body = feed.render(visible, self._rewrite if self.shifts else None)
         newest_release = max((offsets[uid] for uid in visible), default=0)
         return RenderedFeed(
             body=body,
@@ -184,15 +191,23 @@ async def start_demo_server(
     wall_clock: Clock = time.time,
     plan: ReleasePlan = DEFAULT_PLAN,
     feeds: Sequence[DemoFeed] | None = None,
+    live_dates: bool = False,
 ) -> DemoServer:
-    """Start serving the demo feeds on ``host:port`` (0 = a free port); the release clock starts now."""
+    """Start serving the demo feeds on ``host:port`` (0 = a free port); the release clock starts now.
+
+    ``live_dates`` stamps each item with the moment it is released (see ``newswatch.demo.livedates``).
+    """
     demo_feeds = tuple(feeds) if feeds is not None else load_demo_feeds()
+    items = all_items(demo_feeds)
+    schedule = release_schedule(items, plan)
+    started_wall = math.floor(wall_clock())
     state = DemoFeedsState(
         feeds={feed.filename: feed for feed in demo_feeds},
-        schedule=release_schedule(all_items(demo_feeds), plan),
+        schedule=schedule,
         clock=clock,
         started=clock(),
-        started_wall=math.floor(wall_clock()),
+        started_wall=started_wall,
+        shifts=live_shifts(items, schedule, datetime.fromtimestamp(started_wall, UTC)) if live_dates else {},
     )
     app = web.Application()
     app[STATE_KEY] = state
@@ -209,8 +224,8 @@ async def start_demo_server(
     return DemoServer(base_url=state.base_url, state=state, _runner=runner)
 
 
-async def _serve_until_stopped(host: str, port: int, feeds_path: Path | None) -> None:
-    server = await start_demo_server(host, port)
+async def _serve_until_stopped(host: str, port: int, feeds_path: Path | None, live_dates: bool) -> None:
+    server = await start_demo_server(host, port, live_dates=live_dates)
     try:
         print(f"demo feeds served at {server.base_url}/ (Ctrl-C to stop)")
         print(f"feeds file: {server.base_url}/feeds.yaml")
@@ -233,8 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
     parser.add_argument("--write-feeds", type=Path, metavar="FILE", help="also write the rendered feeds file here")
+    parser.add_argument(
+        "--live-dates", action="store_true", help="stamp each item with the moment it is released (for alerts)"
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve_until_stopped(args.host, args.port, args.write_feeds))
+    asyncio.run(_serve_until_stopped(args.host, args.port, args.write_feeds, args.live_dates))
     return 0
 
 

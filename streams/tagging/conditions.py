@@ -26,7 +26,8 @@ class Hit:
     start: int
     end: int
     sentence: int
-    word: int
+    word: int  # index of the first word of the hit in its field
+    last_word: int  # index of its last word (differs from `word` for phrases)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ class Near:
     or in the same sentence when `within` is "sentence"."""
 
     parts: tuple[Condition, ...]
-    within: int | Literal["sentence"]
+    within: int | Literal["sentence"]  # words between the two hits (0 = adjacent), or the same sentence
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,14 @@ def _close(anchor: Hit, hit: Hit, within: int | str) -> bool:
         return False
     if within == SENTENCE:
         return anchor.sentence == hit.sentence
-    return abs(anchor.word - hit.word) <= within  # type: ignore[operator]  # within is an int here
+    # Distance between the spans, so a long phrase ("vor dem Hintergrund") is as near as a single word.
+    if hit.word > anchor.last_word:
+        gap = hit.word - anchor.last_word
+    elif anchor.word > hit.last_word:
+        gap = anchor.word - hit.last_word
+    else:
+        gap = 0
+    return gap <= within  # type: ignore[operator]  # within is an int here
 
 
 def _evaluate_weighted(condition: Weighted, scope: Scope) -> list[Hit] | None:

@@ -102,9 +102,11 @@ class Tagger:
             folded = normalized.text
             for raw in raw_hits:
                 concept, term, weight = self._entry_terms[raw.entry]
+                first_word = word_index(folded, raw.start)
+                last_word = first_word + folded.count(" ", raw.start, raw.end) + folded.count("\n", raw.start, raw.end)
                 hits.append(
                     Hit(concept, term, weight, field, raw.start, raw.end,
-                        sentence_index(starts, raw.start), word_index(folded, raw.start))
+                        sentence_index(starts, raw.start), first_word, last_word)
                 )
         return _Document(hits, fields)
 
