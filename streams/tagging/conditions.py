@@ -60,7 +60,7 @@ class Near:
     or in the same sentence when `within` is "sentence"."""
 
     parts: tuple[Condition, ...]
-    within: int | Literal["sentence"]  # words between the two hits (0 = adjacent), or the same sentence
+    within: int | Literal["sentence"]  # how many words apart (1 = the next word), or "sentence"
 
 
 @dataclass(frozen=True, slots=True)
