@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -26,6 +28,11 @@ RulesOption = Annotated[
 ]
 
 
+def source_index(settings: Settings) -> str:
+    """The index or alias the rules count: NEWSWATCH_ALERTS_SOURCE, else the analysts' alias."""
+    return settings.alerts_source or settings.index_alias
+
+
 def register(app: typer.Typer) -> None:
     app.command("alert")(alert_command)
     alerts_app = typer.Typer(help="Recent alerts, and trying a rule against what is indexed now.", no_args_is_help=True)
@@ -35,11 +42,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    # escape(): rule errors quote queries and Elasticsearch reasons, full of [brackets] rich would eat.
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
-def load_ruleset(settings: Settings, rules_path: Path | None) -> tuple[list[Rule], dict[str, Channel]]:
+def load_ruleset(settings: Settings, rules_path: Path | None) -> tuple[list[Rule], dict[str, Channel], str]:
     """The rules and the channels they use; exits 2 with every problem named when either is invalid."""
     from alerts.channels import ChannelsError, configured_channels
     from alerts.rule import RulesError, parse_rules
@@ -55,7 +63,7 @@ def load_ruleset(settings: Settings, rules_path: Path | None) -> tuple[list[Rule
     except OSError as exc:
         raise _fail(f"rules file {path}: cannot read it ({exc.strerror}); check the path given to --rules", 2) from exc
     try:
-        return parse_rules(text, source=str(path), channels=list(channels)), channels
+        return parse_rules(text, source=str(path), channels=list(channels)), channels, str(path)
     except RulesError as exc:
         raise _fail(str(exc), 2) from exc
 
@@ -67,13 +75,19 @@ def alert_command(rules: RulesOption = None) -> None:
 
     settings = load_settings()
     log = configure_logging("alerter", settings.log_level, settings.log_json)
-    ruleset, channels = load_ruleset(settings, rules)
-    code = asyncio.run(_run_alerter(settings, ruleset, channels, log))
+    # httpx logs every request's URL at INFO, and a Slack-style webhook URL is a secret; the ES client
+    # logs every request too (one a second here). Their warnings and errors still come through.
+    for noisy in ("httpx", "httpcore", "elastic_transport"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ruleset, channels, source = load_ruleset(settings, rules)
+    code = asyncio.run(_run_alerter(settings, ruleset, channels, log, source))
     if code:
         raise typer.Exit(code)
 
 
-async def _run_alerter(settings: Settings, rules: list[Rule], channels: dict[str, Channel], log: Any) -> int:
+async def _run_alerter(
+    settings: Settings, rules: list[Rule], channels: dict[str, Channel], log: Any, source: str
+) -> int:
     import httpx
 
     from alerts.metrics import AlertMetrics
@@ -84,7 +98,7 @@ async def _run_alerter(settings: Settings, rules: list[Rule], channels: dict[str
     from newswatch.observability import ServiceEndpoint
 
     es = async_elasticsearch_client(settings)
-    store = AlertStore(es, source=settings.alerts_source, alerts_index=settings.alerts_index)
+    store = AlertStore(es, source=source_index(settings), alerts_index=settings.alerts_index)
     http = httpx.AsyncClient(timeout=settings.alerts_delivery_timeout, follow_redirects=False)
     endpoint = None
     try:
@@ -92,14 +106,14 @@ async def _run_alerter(settings: Settings, rules: list[Rule], channels: dict[str
             await store.ensure_indices()
             problems = await store.query_problems(rules)
         except StoreUnavailable as exc:
-            console.print(
-                f"[red]error:[/red] Elasticsearch at {settings.elasticsearch_endpoint} is unreachable ({exc}); "
+            _fail(
+                f"Elasticsearch at {settings.elasticsearch_endpoint} is unreachable ({exc}); "
                 "start it (`newswatch stack up`) or set NEWSWATCH_ELASTICSEARCH_URL",
-                highlight=False,
+                1,
             )
             return 1
         if problems:
-            console.print(f"[red]error:[/red] {RulesError('the rules file', problems)}", highlight=False)
+            _fail(str(RulesError(source, problems)), 2)
             return 2
         metrics = AlertMetrics()
         config = AlerterConfig.from_settings(settings)
@@ -116,7 +130,7 @@ async def _run_alerter(settings: Settings, rules: list[Rule], channels: dict[str
             "alerter started",
             rules=[rule.name for rule in rules],
             channels={name: channels[name].target for name in used},
-            source=settings.alerts_source,
+            source=source_index(settings),
             alerts_index=settings.alerts_index,
             interval=settings.alerts_interval,
             instance=alerter.instance,
@@ -153,7 +167,7 @@ def list_command(
     async def fetch() -> list[dict[str, Any]]:
         es = async_elasticsearch_client(settings)
         try:
-            store = AlertStore(es, source=settings.alerts_source, alerts_index=settings.alerts_index)
+            store = AlertStore(es, source=source_index(settings), alerts_index=settings.alerts_index)
             return await store.recent_alerts(int(utc_now().timestamp() * 1000) - seconds * 1000, limit)
         finally:
             await es.close()
@@ -164,13 +178,14 @@ def list_command(
         raise _fail(f"Elasticsearch at {settings.elasticsearch_endpoint} is unreachable: {exc}", 1) from exc
     if as_json:
         for alert in alerts:
-            out.print(json.dumps(alert, ensure_ascii=False), markup=False, highlight=False, soft_wrap=True)
+            line = json.dumps(alert, ensure_ascii=False)
+            out.print(line, markup=False, highlight=False, soft_wrap=True, emoji=False)
         return
     console.print(f"{len(alerts)} alert(s) in the last {since}")
     table = Table("fired (UTC)", "rule", "group", "count", "window", "deliveries", "id")
     for alert in alerts:
         deliveries = alert.get("deliveries") or {}
-        table.add_row(
+        cells = (
             alert["fired_at"][:19].replace("T", " "),
             alert["rule"],
             str(alert.get("group") or "-"),
@@ -179,6 +194,7 @@ def list_command(
             " ".join(f"{name}:{entry.get('status')}" for name, entry in sorted(deliveries.items())),
             alert["alert_id"],
         )
+        table.add_row(*(escape(cell) for cell in cells))
     out.print(table)
 
 
@@ -190,7 +206,7 @@ def test_command(
     from newswatch.cli import load_settings
 
     settings = load_settings()
-    ruleset, _ = load_ruleset(settings, rules)
+    ruleset, _, _ = load_ruleset(settings, rules)
     rule = next((r for r in ruleset if r.name == rule_name), None)
     if rule is None:
         raise _fail(f"no rule {rule_name!r}; the rules are: {', '.join(r.name for r in ruleset)}", 2)
@@ -201,4 +217,4 @@ def test_command(
         report = asyncio.run(preview_rule(settings, rule))
     except StoreUnavailable as exc:
         raise _fail(f"Elasticsearch at {settings.elasticsearch_endpoint} is unreachable: {exc}", 1) from exc
-    out.print(report, markup=False, highlight=False, soft_wrap=True)
+    out.print(report, markup=False, highlight=False, soft_wrap=True, emoji=False)

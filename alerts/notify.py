@@ -83,7 +83,7 @@ def webhook_payload(doc: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def email_subject(doc: Mapping[str, Any]) -> str:
-    return f"[newswatch] {headline(doc)}"
+    return f"newswatch alert: {headline(doc)}"
 
 
 def email_body(doc: Mapping[str, Any]) -> str:

@@ -17,11 +17,12 @@ SHOWN_GROUPS = 10
 
 
 async def preview_rule(settings: Any, rule: Rule) -> str:
+    from alerts.cli import source_index
     from newswatch.clients import async_elasticsearch_client
 
     es = async_elasticsearch_client(settings)
     try:
-        store = AlertStore(es, source=settings.alerts_source, alerts_index=settings.alerts_index)
+        store = AlertStore(es, source=source_index(settings), alerts_index=settings.alerts_index)
         return await _preview(store, settings, rule)
     finally:
         await es.close()
@@ -30,7 +31,7 @@ async def preview_rule(settings: Any, rule: Rule) -> str:
 async def _preview(store: AlertStore, settings: Any, rule: Rule) -> str:
     now_ms = int(utc_now().timestamp() * 1000)
     plan = plan_evaluation(rule, now_ms, None, int(settings.alerts_lookback * 1000))
-    (result,) = await store.evaluate([plan], int(settings.alerts_lookback * 1000))
+    (result,) = await store.evaluate([plan], int(settings.alerts_lookback * 1000), all_groups=True)
     if isinstance(result, EvaluationFailed):
         return f"rule {rule.name!r}: Elasticsearch rejected the evaluation: {result.reason}"
     lives = [next(iter(windows(plan, series))) for series in result.result.series]

@@ -8,6 +8,7 @@ one ``_msearch`` for all rules, so an evaluation of every rule is one round trip
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +38,8 @@ def _published(gte_ms: int, lt_ms: int | None = None, lte_ms: int | None = None)
     return {"range": {"published": bounds}}
 
 
-def histogram_search(plan: Plan) -> dict[str, Any]:
+def histogram_search(plan: Plan, *, all_groups: bool = False) -> dict[str, Any]:
+    """``all_groups``: keep groups that cannot cross too (for `alerts test`, which shows them)."""
     rule = plan.rule
     histogram: dict[str, Any] = {
         "date_histogram": {"field": "published", "fixed_interval": f"{rule.step_seconds}s", "min_doc_count": 1}
@@ -46,7 +48,7 @@ def histogram_search(plan: Plan) -> dict[str, Any]:
         histogram["aggs"] = {"sources": {"terms": {"field": "source", "size": MAX_MIN_SOURCES}}}
     aggs: dict[str, Any] = {"histogram": histogram}
     if rule.group_by:
-        terms = {"field": rule.group_by, "size": MAX_GROUPS, "min_doc_count": rule.threshold}
+        terms = {"field": rule.group_by, "size": MAX_GROUPS, "min_doc_count": 1 if all_groups else rule.threshold}
         aggs = {"groups": {"terms": terms, "aggs": aggs}}
     return {
         "size": 0,
@@ -174,3 +176,20 @@ def parse_window_articles(body: Mapping[str, Any]) -> WindowArticles:
         sources=tuple(str(b["key"]) for b in aggs.get("sources", {}).get("buckets", [])),
         source_count=int(aggs.get("source_count", {}).get("value", 0)),
     )
+
+
+# validate_query explains a clause it cannot build as MatchNoDocsQuery("failed [field] query, caused by ...").
+# The search would run and silently never match, so the alerter refuses such rules at start.
+_FAILED_CLAUSE = re.compile(r'failed \[([^\]]+)\] query, caused by ([^:\[]+):\[(.*?)\]"?\)')
+
+
+def validation_problem(answer: Mapping[str, Any]) -> str | None:
+    """Why Elasticsearch's ``_validate/query?explain`` answer rejects a query string, or None when it is fine."""
+    explanations = answer.get("explanations") or [{}]
+    if not answer.get("valid", False):
+        reason = str(explanations[0].get("error") or answer.get("error") or "rejected by Elasticsearch")
+        reason = reason.split("ParseException: ", 1)[-1].split("\nWas expecting", 1)[0]
+        return reason.strip()
+    failed = [_FAILED_CLAUSE.search(str(entry.get("explanation", ""))) for entry in explanations]
+    problems = [f"{m.group(1)}: {m.group(3).split(': [')[0]} ({m.group(2)}); it would never match" for m in failed if m]
+    return "; ".join(problems) or None

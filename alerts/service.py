@@ -54,7 +54,7 @@ class AlerterConfig:
     interval: float = 1.0
     lookback_seconds: float = 21600.0
     kibana_url: str = "http://localhost:5601"
-    kibana_data_view: str = "news"
+    kibana_data_view: str = "newswatch-news"
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     lease_seconds: float = 30.0  # a crashed deliverer's alerts are taken over after this
     housekeeping_interval: float = 5.0
@@ -110,6 +110,7 @@ class Alerter:
         self.started = False
         self.last_success_ms: int | None = None
         self.unavailable: str | None = None
+        self.rule_errors: dict[str, str] = {}
 
     # --- life cycle ----------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -161,6 +162,7 @@ class Alerter:
             "rules": [rule.name for rule in self.rules],
             "last_evaluation": None if self.last_success_ms is None else iso(self.last_success_ms),
             "elasticsearch": self.unavailable or "ok",
+            "failing_rules": dict(self.rule_errors),
             "delivering": len(self.delivering),
         }
 
@@ -213,8 +215,14 @@ class Alerter:
         self, result: Evaluated | EvaluationFailed, now_ms: int
     ) -> tuple[list[dict[str, Any]], bool]:
         if isinstance(result, EvaluationFailed):
-            self.log.error("rule evaluation failed; retrying next interval", rule=result.rule.name, why=result.reason)
+            if self.rule_errors.get(result.rule.name) != result.reason:  # once per new reason, not every second
+                self.log.error(
+                    "rule evaluation failed; retrying every interval", rule=result.rule.name, why=result.reason
+                )
+            self.rule_errors[result.rule.name] = result.reason
             return [], False
+        if self.rule_errors.pop(result.plan.rule.name, None) is not None:
+            self.log.info("rule evaluates again; catching up", rule=result.plan.rule.name)
         if result.result.groups_left_out:
             self.log.warning("more crossing groups than evaluated", rule=result.plan.rule.name)
         candidates = [

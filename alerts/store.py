@@ -40,6 +40,7 @@ from alerts.queries import (
     parse_late,
     parse_window_articles,
     query_clause,
+    validation_problem,
     window_articles_search,
 )
 from alerts.rule import Rule
@@ -112,19 +113,20 @@ class AlertStore:
             answer = await self.call(
                 self.es.indices.validate_query, index=index, query=query_clause(rule), explain=True
             )
-            if not answer.get("valid", False):
-                explanations = answer.get("explanations") or [{}]
-                reason = explanations[0].get("error") or answer.get("error") or "rejected by Elasticsearch"
-                problems.append(f"rule {rule.name!r}: query: {str(reason)[-400:]}")
+            reason = validation_problem(answer.body)
+            if reason is not None:
+                problems.append(f"rule {rule.name!r}: query: {reason[:400]}")
         return problems
 
     # --- evaluation ------------------------------------------------------------------------
-    async def evaluate(self, plans: Sequence[Plan], lookback_ms: int) -> list[Evaluated | EvaluationFailed]:
+    async def evaluate(
+        self, plans: Sequence[Plan], lookback_ms: int, *, all_groups: bool = False
+    ) -> list[Evaluated | EvaluationFailed]:
         """Count every plan's windows in one ``_msearch`` (a second one only for rules with late articles)."""
         searches: list[dict[str, Any]] = []
         slots: list[tuple[int, str]] = []
         for position, plan in enumerate(plans):
-            searches += [{"index": self.source}, histogram_search(plan)]
+            searches += [{"index": self.source}, histogram_search(plan, all_groups=all_groups)]
             slots.append((position, "histogram"))
             late = late_search(plan, plan.now_ms - lookback_ms)
             if late is not None:

@@ -100,7 +100,8 @@ class BatchPlan:
         return frozenset(self.statuses) | frozenset(self.seen_updates)
 
 
-def _result(outcome: PollOutcome) -> PollResult:
+def poll_result(outcome: PollOutcome) -> PollResult:
+    """How a poll went, as one word (a metric label and the status's last_result)."""
     if outcome.failure is not None:
         return PollResult.FAILED
     if isinstance(outcome.fetch, NotModified):
@@ -144,7 +145,7 @@ def plan_batch(
     reports: list[FeedReport] = []
     for poll in polls:
         feed, partition, outcome = poll.feed, poll.partition, poll.outcome
-        result = _result(outcome)
+        result = poll_result(outcome)
         decisions: dict[Decision, int] = {}
         if result is PollResult.FETCHED:
             pending = seen_updates.setdefault(partition, {})

@@ -99,9 +99,7 @@ def prepare_topics(settings: Settings, topics: CollectorTopics) -> int:
         while True:
             described = admin.describe_topics(list(topics.co_partitioned))
             counts = {
-                entry["name"]: len(entry.get("partitions") or ())
-                for entry in described
-                if not entry.get("error_code")
+                entry["name"]: len(entry.get("partitions") or ()) for entry in described if not entry.get("error_code")
             }
             if len(counts) == len(topics.co_partitioned) or time.monotonic() > deadline:
                 break

@@ -201,11 +201,17 @@ def run_command(
 
 
 def _register_stage_commands() -> None:
+    from alerts.cli import register as register_alerts
+    from collectors.cli import register as register_collectors
     from indexers.cli import register as register_indexer
     from streams.cli import register as register_streams
+    from streams.tag_command import register as register_tagging
 
-    register_indexer(app)
+    register_collectors(app)
     register_streams(app)
+    register_tagging(app)
+    register_indexer(app)
+    register_alerts(app)
 
 
 _register_stage_commands()

@@ -147,8 +147,9 @@ class Settings(BaseSettings):
         description="Rules file `newswatch alert` uses without `--rules`. Unset: the shipped "
         "`alerts/rules/default.yaml`.",
     )
-    alerts_source: str = Field(
-        default="news", description="Index or alias of the articles the alert rules count (`published` is the time)."
+    alerts_source: str | None = Field(
+        default=None,
+        description="Index or alias of the articles the alert rules count. Unset: NEWSWATCH_INDEX_ALIAS (`news`).",
     )
     alerts_index: str = Field(
         default="news-alerts",
@@ -214,7 +215,8 @@ class Settings(BaseSettings):
         default="http://localhost:5601", description="Kibana base URL for the Discover link in every alert."
     )
     alerts_kibana_data_view: str = Field(
-        default="news", description="Id of the Kibana data view (on alias `news`) the Discover links open."
+        default="newswatch-news",
+        description="Id of the Kibana data view the Discover links open (deploy/kibana's data view on `news`).",
     )
     alerts_metrics_port: int = Field(
         default=9312, ge=0, le=65535, description="Port of the alerter's `/health` and `/metrics` (0: any free port)."

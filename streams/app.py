@@ -75,11 +75,15 @@ def create_app(
 ) -> faust.App:
     names = names or StreamNames.from_settings(settings)
     processor = processor or default_processor()
+    datadir = settings.state_dir / "streams" / names.app_id
+    # Faust creates only the last level of its datadir (mkdir without parents): on a fresh state
+    # directory the worker would die at start with FileNotFoundError.
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         names.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store=settings.streams_store,
-        datadir=str(settings.state_dir / "streams" / names.app_id),
+        datadir=str(datadir),
         processing_guarantee="at_least_once",
         topic_partitions=4,
         topic_replication_factor=1,

@@ -15,35 +15,81 @@ use when the caller gives no language).
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import itemgetter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from streams.tagging.conditions import Hit, Scope, evaluate
-from streams.tagging.matcher import Matcher
+from streams.tagging.conditions import ConditionCompiler, Evaluator, Hit, Memo, Scope, necessary_concepts
+from streams.tagging.matcher import Matcher, RawHit
 from streams.tagging.model import RuleScore, TagDecision, TaggingResult, TagHit
-from streams.tagging.normalize import Normalized, normalize, sentence_index, sentence_starts, word_index
+from streams.tagging.normalize import Normalized, normalize, sentence_starts
 from streams.tagging.rules import Rule, RuleSet, TagRules, load_rules
 
 TITLE, TEXT = "title", "text"
-_UNIT = tuple[str, int]  # (field, sentence index): one sentence-scope unit
+_Unit = tuple[str, int]  # (field, sentence index): one sentence-scope unit
+_Span = tuple[str, int, int]  # (field, start, end) in folded coordinates
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRule:
+    rule: Rule
+    run: Evaluator
+    necessary: tuple[int, ...]  # concept bitmasks: the scope must contain a concept of each
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledTag:
+    spec: TagRules
+    rules: tuple[_CompiledRule, ...]
+    vetoes: tuple[_CompiledRule, ...]
+    require: Evaluator | None
+
+
+def _mask(concepts: Iterable[int]) -> int:
+    mask = 0
+    for concept in concepts:
+        mask |= 1 << concept
+    return mask
+
+
+def _possible(rule: _CompiledRule, scope_mask: int) -> bool:
+    """The cheap pre-check: can the rule hold in a scope with these concepts at all?"""
+    for mask in rule.necessary:
+        if not mask & scope_mask:
+            return False
+    return True
 
 
 class _Document:
-    """One article's hits, grouped the ways the rules look at them (built once, shared by all tags)."""
+    """One article's hits, grouped the ways the rules look at them (built once, shared by all tags).
 
-    def __init__(self, hits: list[Hit], fields: dict[str, Normalized]) -> None:
+    Each scope (a sentence of the text, the title, the whole document) maps concept -> hits and has a
+    bitmask of the concepts it contains, for the rules' pre-check.
+    """
+
+    def __init__(self, fields: dict[str, Normalized], lang: str) -> None:
         self.fields = fields
-        self.all: dict[int, list[Hit]] = defaultdict(list)
-        self.title: dict[int, list[Hit]] = defaultdict(list)
-        self.units: dict[_UNIT, dict[int, list[Hit]]] = {}
-        for hit in hits:
-            self.all[hit.concept].append(hit)
-            if hit.field == TITLE:
-                self.title[hit.concept].append(hit)
-            unit = self.units.setdefault((hit.field, hit.sentence), defaultdict(list))
-            unit[hit.concept].append(hit)
+        self.lang = lang
+        self.all: dict[int, list[Hit]] = {}
+        self.units: dict[_Unit, dict[int, list[Hit]]] = {}
+        self.memos: dict[object, Memo] = {}  # per scope (a unit, "title" or "all"), shared by all tags
+
+    def finish(self) -> _Document:
+        self.units = {unit: scope for unit, scope in self.units.items() if scope}  # drop empty sentences
+        self.masks = {unit: _mask(scope) for unit, scope in self.units.items()}
+        self.all_mask = _mask(self.all)
+        self.title = self.units.get((TITLE, 0), {})  # the title is one sentence
+        self.title_mask = self.masks.get((TITLE, 0), 0)
         # Title first, so max_count keeps the title match and its factor.
         self.unit_order = sorted(self.units, key=lambda unit: (unit[0] != TITLE, unit))
+        return self
+
+    def memo(self, scope_key: object) -> Memo:
+        memo = self.memos.get(scope_key)
+        if memo is None:
+            memo = self.memos[scope_key] = {}
+        return memo
 
 
 class Tagger:
@@ -52,7 +98,25 @@ class Tagger:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self._matcher = Matcher(rules.entries)
-        self._entry_terms = [(entry.concept, entry.term.text, entry.term.weight) for entry in rules.entries]
+        self._entry_terms = [
+            (entry.concept, entry.term.text, entry.term.lang, entry.term.weight, entry.article_language_only)
+            for entry in rules.entries
+        ]
+        compiler = ConditionCompiler()
+
+        def compiled(rule: Rule) -> _CompiledRule:
+            necessary = tuple(_mask(concepts) for concepts in necessary_concepts(rule.when))
+            return _CompiledRule(rule, compiler.compile(rule.when), necessary)
+
+        self._tags = tuple(
+            _CompiledTag(
+                spec,
+                tuple(compiled(rule) for rule in spec.rules),
+                tuple(compiled(veto) for veto in spec.vetoes),
+                compiler.compile(spec.require) if spec.require is not None else None,
+            )
+            for spec in rules.tags
+        )
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path]) -> Tagger:
@@ -68,14 +132,15 @@ class Tagger:
     def tag_names(self) -> tuple[str, ...]:
         return tuple(tag.tag for tag in self.rules.tags)
 
-    def tag(self, title: str, text: str, lang: str | None = None) -> TaggingResult:
-        """Tag one article. `lang` (ISO 639-1) is detected from the title and text when not given."""
-        if not lang:
-            from streams.language import detect_language
+    def tag(self, title: str, text: str, lang: str | None = None, *, explain: bool = False) -> TaggingResult:
+        """Tag one article. `lang` (ISO 639-1) is detected from the title and text when not given.
 
-            lang = detect_language(f"{title}\n{text}")
-        document = self._document(title, text)
-        decisions = tuple(_decide(tag_rules, document) for tag_rules in self.rules.tags)
+        Evidence is always built for the tags that apply; `explain=True` builds it for the others too
+        (what matched, and why it was not enough), which costs time on the hot path.
+        """
+        lang = lang or _detect(title, text)
+        document = self._document(title, text, lang)
+        decisions = tuple(_decide(tag, document, explain) for tag in self._tags)
         return TaggingResult(
             lang=lang,
             tags=tuple(decision.tag for decision in decisions if decision.applied),
@@ -84,97 +149,163 @@ class Tagger:
             decisions=decisions,
         )
 
-    def rule_matches(self, tag: str, rule_id: str, title: str, text: str) -> bool:
+    def rule_matches(self, tag: str, rule_id: str, title: str, text: str, lang: str | None = None) -> bool:
         """Whether one rule (or veto) holds somewhere in an article: used to check the rules' own examples."""
-        tag_rules = next(t for t in self.rules.tags if t.tag == tag)
-        rule = next(r for r in (*tag_rules.rules, *tag_rules.vetoes) if r.id == rule_id)
-        return bool(_rule_matches(rule, self._document(title, text)))
+        compiled_tag = next(t for t in self._tags if t.spec.tag == tag)
+        rule = next(r for r in (*compiled_tag.rules, *compiled_tag.vetoes) if r.rule.id == rule_id)
+        return bool(_rule_matches(rule, self._document(title, text, lang or _detect(title, text))))
 
-    def _document(self, title: str, text: str) -> _Document:
+    def _document(self, title: str, text: str, lang: str) -> _Document:
         fields = {TITLE: normalize(title), TEXT: normalize(text)}
-        hits: list[Hit] = []
+        document = _Document(fields, lang)
         for field, normalized in fields.items():
             raw_hits = self._matcher.find(normalized)
-            if not raw_hits:
-                continue
-            # The title is always one sentence: headlines rarely end one and start another.
-            starts = [0] if field == TITLE else sentence_starts(normalized.text)
-            folded = normalized.text
-            for raw in raw_hits:
-                concept, term, weight = self._entry_terms[raw.entry]
-                first_word = word_index(folded, raw.start)
-                last_word = first_word + folded.count(" ", raw.start, raw.end) + folded.count("\n", raw.start, raw.end)
-                hits.append(
-                    Hit(concept, term, weight, field, raw.start, raw.end,
-                        sentence_index(starts, raw.start), first_word, last_word)
-                )
-        return _Document(hits, fields)
+            if raw_hits:
+                self._add_hits(document, field, normalized.text, raw_hits, lang)
+        return document.finish()
+
+    def _add_hits(self, document: _Document, field: str, folded: str, raw_hits: list[RawHit], lang: str) -> None:
+        """Position the hits (sentence and word numbers, counted in one left-to-right pass) and file them."""
+        entry_terms = self._entry_terms
+        # The title is always one sentence: headlines rarely end one and start another.
+        sentences = [0] if field == TITLE else sentence_starts(folded)
+        sentences.append(len(folded) + 1)
+        sentence, next_sentence = 0, sentences[1]
+        position = word = 0
+        all_hits, units = document.all, document.units
+        unit = units.setdefault((field, 0), {})
+        # Inlined on purpose (no helper calls): this loop runs once per hit, dozens of times per article.
+        for entries, start, end in sorted(raw_hits, key=_by_start):
+            if start >= next_sentence:
+                while start >= next_sentence:
+                    sentence += 1
+                    next_sentence = sentences[sentence + 1]
+                unit = units.setdefault((field, sentence), {})
+            word += folded.count(" ", position, start) + folded.count("\n", position, start)
+            position = start
+            last_word = word + folded.count(" ", start, end) if end - start > 3 else word
+            for entry in entries:
+                concept, term, term_lang, weight, article_language_only = entry_terms[entry]
+                if article_language_only and term_lang != lang:
+                    continue  # a function word ("i", "z", "no") of another language
+                # tuple.__new__ directly: a NamedTuple's own __new__ is Python code.
+                hit = _new_hit(Hit, (concept, term, term_lang, weight, field, start, end, sentence, word, last_word))
+                found = all_hits.get(concept)
+                if found is None:
+                    all_hits[concept] = [hit]
+                else:
+                    found.append(hit)
+                found = unit.get(concept)
+                if found is None:
+                    unit[concept] = [hit]
+                else:
+                    found.append(hit)
 
 
-def _rule_matches(rule: Rule, document: _Document) -> list[tuple[_UNIT | None, list[Hit]]]:
+_by_start = itemgetter(1)
+_new_hit = tuple.__new__
+
+
+def _detect(title: str, text: str) -> str:
+    from streams.language import detect_language  # loads the language model on first use
+
+    return detect_language(f"{title}\n{text}")
+
+
+def _rule_matches(rule: _CompiledRule, document: _Document) -> list[tuple[_Unit | None, list[Hit]]]:
     """Where the rule holds: (unit, supporting hits) per matching sentence, or one (None, hits)."""
-    if rule.scope == "sentence":
+    if rule.rule.scope == "sentence":
         found = []
+        masks = document.masks
         for unit in document.unit_order:
-            scope = document.units[unit]
-            if rule.triggers.isdisjoint(scope):
-                continue
-            support = evaluate(rule.when, scope)
-            if support is not None:
-                found.append((unit, support))
+            if _possible(rule, masks[unit]):
+                support = rule.run(document.units[unit], document.memo(unit))
+                if support is not None:
+                    found.append((unit, support))
         return found
-    scope: Scope = document.title if rule.scope == "title" else document.all
-    if rule.triggers.isdisjoint(scope):
+    scope_key = rule.rule.scope
+    if scope_key == "title":
+        scope: Scope = document.title
+        scope_mask = document.title_mask
+    else:
+        scope, scope_mask = document.all, document.all_mask
+    if not _possible(rule, scope_mask):
         return []
-    support = evaluate(rule.when, scope)
+    support = rule.run(scope, document.memo(scope_key))
     return [] if support is None else [(None, support)]
 
 
-def _decide(tag_rules: TagRules, document: _Document) -> TagDecision:
+def _decide(tag: _CompiledTag, document: _Document, explain: bool) -> TagDecision:
+    spec = tag.spec
+    if not explain and not any(
+        rule.rule.weight > 0 and _possible(rule, document.all_mask) for rule in tag.rules
+    ):
+        # Nothing that could add to the score is in the article: the common case for most news.
+        return TagDecision(tag=spec.tag, applied=False, score=0.0, threshold=spec.threshold)
     score = 0.0
     rule_scores: list[RuleScore] = []
-    shares: dict[Hit, float] = defaultdict(float)
-    for rule in tag_rules.rules:
-        matches = _rule_matches(rule, document)[: rule.max_count]
+    contributions: list[tuple[float, list[Hit]]] = []
+    for rule in tag.rules:
+        matches = _rule_matches(rule, document)[: rule.rule.max_count]
         if not matches:
             continue
         rule_total = 0.0
         for unit, support in matches:
-            factor = tag_rules.title_factor if unit is not None and unit[0] == TITLE else 1.0
-            contribution = rule.weight * factor
+            factor = spec.title_factor if unit is not None and unit[0] == TITLE else 1.0
+            contribution = rule.rule.weight * factor
             rule_total += contribution
-            _share(contribution, support, shares)
+            contributions.append((contribution, support))
         score += rule_total
-        rule_scores.append(RuleScore(rule.id, round(rule_total, 4), len(matches)))
-    vetoed_by = tuple(veto.id for veto in tag_rules.vetoes if _rule_matches(veto, document))
-    requirement_met = tag_rules.require is None or evaluate(tag_rules.require, document.all) is not None
+        rule_scores.append(RuleScore(rule.rule.id, round(rule_total, 4), len(matches)))
+    if not contributions and not explain:
+        return TagDecision(tag=spec.tag, applied=False, score=0.0, threshold=spec.threshold)
+    vetoed_by = tuple(veto.rule.id for veto in tag.vetoes if _rule_matches(veto, document))
+    requirement_met = tag.require is None or tag.require(document.all, document.memo("all")) is not None
     score = round(score, 4)
+    applied = score >= spec.threshold and requirement_met and not vetoed_by
     return TagDecision(
-        tag=tag_rules.tag,
-        applied=score >= tag_rules.threshold and requirement_met and not vetoed_by,
+        tag=spec.tag,
+        applied=applied,
         score=score,
-        threshold=tag_rules.threshold,
+        threshold=spec.threshold,
         rules=tuple(rule_scores),
         vetoed_by=vetoed_by,
         requirement_met=requirement_met,
-        evidence=_evidence(shares, document),
+        evidence=_evidence(contributions, document) if applied or explain else (),
     )
 
 
-def _share(contribution: float, support: Sequence[Hit], shares: dict[Hit, float]) -> None:
-    distinct = set(support)
-    if not distinct:
-        return
-    each = contribution / len(distinct)
-    for hit in distinct:
-        shares[hit] += each
-
-
-def _evidence(shares: dict[Hit, float], document: _Document) -> tuple[TagHit, ...]:
-    merged: dict[tuple[str, str, int, int], float] = defaultdict(float)
-    for hit, weight in shares.items():
-        start, end = document.fields[hit.field].original_span(hit.start, hit.end)
-        merged[(hit.term, hit.field, start, end)] += weight  # one term listed in two concepts
-    evidence = [TagHit(term, field, start, end, round(weight, 4)) for (term, field, start, end), weight in merged.items()]
+def _evidence(contributions: list[tuple[float, list[Hit]]], document: _Document) -> tuple[TagHit, ...]:
+    shares: dict[_Span, float] = defaultdict(float)
+    shown: dict[_Span, Hit] = {}
+    for contribution, support in contributions:
+        _share(contribution, support, shares, shown, document.lang)
+    evidence = []
+    for (field, start, end), weight in shares.items():
+        original_start, original_end = document.fields[field].original_span(start, end)
+        evidence.append(TagHit(shown[(field, start, end)].term, field, original_start, original_end, round(weight, 4)))
     evidence.sort(key=lambda item: (item.field != TITLE, item.start, item.end, item.term))
     return tuple(evidence)
+
+
+def _share(
+    contribution: float, support: Sequence[Hit], shares: dict[_Span, float], shown: dict[_Span, Hit], lang: str
+) -> None:
+    """Split a rule's contribution evenly over the distinct spans that supported it.
+
+    The same word can be a hit of two concepts or of two languages' lists ("mass~", "masse~"): it is one
+    span, shown with the term of the article's language when there is one.
+    """
+    spans: dict[_Span, Hit] = {}
+    for hit in support:
+        span = (hit.field, hit.start, hit.end)
+        if span not in spans or (spans[span].lang != lang and hit.lang == lang):
+            spans[span] = hit
+    if not spans:
+        return
+    each = contribution / len(spans)
+    for span, hit in spans.items():
+        shares[span] += each
+        current = shown.get(span)
+        if current is None or (current.lang != lang and hit.lang == lang):
+            shown[span] = hit

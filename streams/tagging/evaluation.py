@@ -99,7 +99,7 @@ def evaluate_corpus(tagger: Tagger, items: Sequence[CorpusItem]) -> Evaluation:
     counts: dict[tuple[str, str], list[int]] = {}  # (tag, lang) -> [tp, fp, fn, support]
     errors = []
     for item in items:
-        result = tagger.tag(item.title, item.text, lang=item.lang)
+        result = tagger.tag(item.title, item.text, lang=item.lang, explain=True)
         for decision in result.decisions:
             expected = decision.tag in item.labels
             for lang in (item.lang, ALL):

@@ -1,25 +1,37 @@
 """All terms of all rules in one Aho-Corasick automaton: one pass over the text finds every term.
 
-The automaton finds raw occurrences of the literal keys anywhere, including inside words; each raw match
-is then checked against its piece (word boundaries, prefix, inflection ending, digits, exact case).
-Phrases whose inner words carry modifiers are found piece by piece and chained afterwards. No regular
-expression runs per term.
+The automaton runs over the words-only form of the folded text (`normalize.words_only`: every character
+that is not a letter or digit is a space) with a space added at both ends, so a word boundary is simply
+a space and it is part of the keys:
+
+=========================  =====================  =============================================
+term                       automaton key          after a raw match
+=========================  =====================  =============================================
+``troops`` (a word)        ``" troops "``         nothing to check
+``troop*`` (prefix)        ``" troop"``           extend to the end of the word
+``войск~`` (inflected)     ``" войск"``           the rest of the word is one of the endings
+``19##`` (digits)          ``" 19"``              two digits, then a space
+``*truppen`` (suffix)      ``"truppen "``         extend back to the start of the word
+``*aufmarsch*`` (infix)    ``"aufmarsch"``        extend both ways
+=========================  =====================  =============================================
+
+Keys that include their spaces cannot match inside a word, so almost every raw match is a real one and
+the Python work per match is a tuple append. A phrase with modifiers inside ("совет~ россия нато") has
+its first piece in the automaton and the next pieces are compared in place. No regex runs per term.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick
 
-from streams.tagging.normalize import Normalized
+from streams.tagging.normalize import Normalized, words_only
 from streams.tagging.terms import Edge, Piece, Term
-
-_WORD_TAIL_RE = re.compile(r"\w*")
-# What may separate the words of a phrase: spaces and punctuation that does not end a sentence.
-_PHRASE_GAP_RE = re.compile(r"[^\w.!?\n]{1,3}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,105 +40,180 @@ class TermEntry:
 
     concept: int
     term: Term
+    article_language_only: bool = False  # match only in articles of the term's language
 
 
-@dataclass(frozen=True, slots=True)
-class RawHit:
-    """A term occurrence in folded-text coordinates."""
+class RawHit(NamedTuple):
+    """Where some terms occur, in folded-text coordinates (a NamedTuple: cheap on the hot path).
 
-    entry: int  # index into Matcher.entries
+    `entries` are indexes into Matcher.entries: all the terms that match this same span the same way
+    (one word is often listed in several concepts).
+    """
+
+    entries: tuple[int, ...]
     start: int
     end: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """The verification shared by every term with the same pieces under one automaton key."""
+
+    pieces: tuple[Piece, ...]
+    exact_case: str | None
+    entries: tuple[int, ...]
+    whole_word: bool  # a plain word or phrase: the key's spaces already prove the match
+
+
+_INFLECT, _PREFIX = Edge.INFLECT, Edge.PREFIX
+
+
+def _key(piece: Piece) -> str:
+    before = "" if piece.starts_inside_word else " "
+    after = " " if piece.edge is Edge.WORD else ""
+    return f"{before}{piece.key}{after}"
+
+
 class Matcher:
-    """One automaton over every piece of every term; `find` returns the verified occurrences."""
+    """One automaton over the first piece of every term; `find` returns the verified occurrences."""
 
     def __init__(self, entries: Sequence[TermEntry]) -> None:
         self.entries = tuple(entries)
-        by_key: dict[str, list[tuple[int, int, Piece]]] = {}
-        for entry_index, entry in enumerate(self.entries):
-            for piece_index, piece in enumerate(entry.term.pieces):
-                by_key.setdefault(piece.key, []).append((entry_index, piece_index, piece))
+        by_key: dict[str, dict[tuple[object, ...], list[int]]] = {}
+        for index, entry in enumerate(self.entries):
+            term = entry.term
+            group = by_key.setdefault(_key(term.pieces[0]), {})
+            group.setdefault((term.pieces, term.exact_case), []).append(index)
         self._automaton = ahocorasick.Automaton()
-        for key, pieces in by_key.items():
-            self._automaton.add_word(key, (len(key), tuple(pieces)))
+        for key, groups in by_key.items():
+            checks = tuple(
+                _Check(
+                    pieces,  # type: ignore[arg-type]
+                    exact_case,  # type: ignore[arg-type]
+                    tuple(indexes),
+                    len(pieces) == 1 and exact_case is None and _whole_word(pieces[0]),  # type: ignore[arg-type,index]
+                )
+                for (pieces, exact_case), indexes in groups.items()
+            )
+            self._automaton.add_word(key, (len(key), checks))
+        self._empty = not by_key
         if by_key:
             self._automaton.make_automaton()
-        self._empty = not by_key
-        self._multi_piece = frozenset(i for i, entry in enumerate(self.entries) if len(entry.term.pieces) > 1)
 
     def find(self, normalized: Normalized) -> list[RawHit]:
-        text = normalized.text
-        if self._empty or not text:
+        """Verified occurrences of every term in a folded text (offsets into `normalized.text`)."""
+        if self._empty or not normalized.text:
             return []
-        length = len(text)
+        searchable, shift_at, shifts = _searchable(normalized.text)
+        # Positions below are in this padded text: text[i] is searchable[i - 1].
+        text = f" {searchable} "
         hits: list[RawHit] = []
-        partial: dict[int, list[tuple[int, int, int]]] = {}  # entry -> (piece index, start, end)
-        for last, (key_length, pieces) in self._automaton.iter(text):
-            start, end = last - key_length + 1, last + 1
-            at_word_start = start == 0 or not text[start - 1].isalnum()
-            for entry_index, piece_index, piece in pieces:
-                if not (at_word_start or piece.starts_inside_word):
+        exact: list[tuple[int, str]] = []  # (index in hits, literal): checked once offsets are final
+        new_hit = tuple.__new__  # RawHit's own __new__ is Python code; this loop runs per match
+        for last, (key_length, checks) in self._automaton.iter(text):
+            start, end = last - key_length + 1, last + 1  # the key is text[start:end]
+            for check in checks:
+                if check.whole_word:
+                    hits.append(new_hit(RawHit, (check.entries, start, end - 2)))
                     continue
-                hit_end = _piece_end(piece, text, end, length)
-                if hit_end < 0:
-                    continue
-                hit_start = start
-                if piece.starts_inside_word and not at_word_start:
-                    hit_start = _word_start(text, start)
-                if entry_index in self._multi_piece:
-                    partial.setdefault(entry_index, []).append((piece_index, hit_start, hit_end))
-                    continue
-                term = self.entries[entry_index].term
-                if term.exact_case is not None and not _case_matches(normalized, start, end, term.exact_case):
-                    continue
-                hits.append(RawHit(entry_index, hit_start, hit_end))
-        for entry_index, found in partial.items():
-            hits.extend(_chain_phrases(entry_index, found, len(self.entries[entry_index].term.pieces), text))
+                first = check.pieces[0]
+                if first.starts_inside_word:
+                    word_start = text.rfind(" ", 0, start) + 1
+                else:
+                    word_start = start + 1  # after the key's leading space
+                edge = first.edge
+                if edge is _INFLECT:  # the commonest wildcard, inlined: the rest of the word is an ending
+                    word_end = text.find(" ", end)
+                    if text[end:word_end] not in first.endings:
+                        continue
+                elif edge is _PREFIX:
+                    word_end = text.find(" ", end)
+                else:
+                    word_end = _piece_end(first, text, end)
+                    if word_end < 0:
+                        continue
+                if len(check.pieces) > 1:
+                    word_end = _rest_of_phrase(check.pieces, text, word_end)
+                    if word_end < 0:
+                        continue
+                if check.exact_case is not None:
+                    exact.append((len(hits), check.exact_case))
+                hits.append(new_hit(RawHit, (check.entries, word_start - 1, word_end - 1)))
+        if shifts:
+            hits = [
+                new_hit(RawHit, (entries, _unshift(start, shift_at, shifts), _unshift(end - 1, shift_at, shifts) + 1))
+                for entries, start, end in hits
+            ]
+        if exact:
+            wrong_case = {index for index, literal in exact if not _case_matches(normalized, *hits[index][1:], literal)}
+            hits = [hit for index, hit in enumerate(hits) if index not in wrong_case]
         return hits
 
 
-def _piece_end(piece: Piece, text: str, end: int, length: int) -> int:
-    """Where the occurrence ends if the text after the literal satisfies the piece, else -1."""
+# Runs of spaces in the folded text - a spaced dash ("Россия — НАТО", "NATO – Russia" fold to three
+# spaces) or sloppy double spacing - are collapsed to one space for the search, so phrases match across
+# them. Punctuation gaps (", ", ". ") are not: a phrase does not run across a comma or a sentence end.
+_COLLAPSIBLE_RE = re.compile(r" {2,}")
+
+
+def _searchable(folded: str) -> tuple[str, list[int], list[int]]:
+    """The words-only text with collapsible gaps reduced to one space, and the way back.
+
+    Returns (text, shift_at, shifts): a position `p` of the text is position `p + shifts[i]` of `folded`,
+    where `i` is the last index with `shift_at[i] <= p`. Both lists are empty when nothing was collapsed.
+    """
+    spaced = words_only(folded)
+    if "  " not in folded:
+        return spaced, [], []
+    parts: list[str] = []
+    shift_at, shifts = [0], [0]
+    removed = previous = 0
+    for match in _COLLAPSIBLE_RE.finditer(folded):
+        start, end = match.span()
+        parts.append(spaced[previous : start + 1])  # keep one space of the gap
+        removed += end - start - 1
+        previous = end
+        shift_at.append(end - removed)
+        shifts.append(removed)
+    if not removed:
+        return spaced, [], []
+    parts.append(spaced[previous:])
+    return "".join(parts), shift_at, shifts
+
+
+def _unshift(position: int, shift_at: list[int], shifts: list[int]) -> int:
+    return position + shifts[bisect_right(shift_at, position) - 1]
+
+
+def _whole_word(piece: Piece) -> bool:
+    return not piece.starts_inside_word and piece.edge is Edge.WORD
+
+
+def _piece_end(piece: Piece, text: str, end: int) -> int:
+    """Where the word ends if what follows the key satisfies the piece, else -1 (`end` is after the key)."""
     edge = piece.edge
     if edge is Edge.WORD:
-        return end if end == length or not text[end].isalnum() else -1
-    word_end = _WORD_TAIL_RE.match(text, end).end()  # type: ignore[union-attr]  # \w* always matches
+        return end - 1 if text[end - 1] == " " else (end if text[end] == " " else -1)
+    word_end = text.find(" ", end)
     if edge is Edge.PREFIX:
         return word_end
     if edge is Edge.INFLECT:
         return word_end if text[end:word_end] in piece.endings else -1
     digits_end = end + piece.digits
-    if word_end == digits_end and text[end:digits_end].isdigit():
-        return digits_end
-    return -1
+    return digits_end if word_end == digits_end and text[end:digits_end].isdigit() else -1
 
 
-def _word_start(text: str, position: int) -> int:
-    while position > 0 and text[position - 1].isalnum():
-        position -= 1
+def _rest_of_phrase(pieces: tuple[Piece, ...], text: str, position: int) -> int:
+    """Match pieces[1:] in place, one space after `position` each; the end of the phrase, or -1."""
+    for piece in pieces[1:]:
+        if not text.startswith(piece.key, position + 1):
+            return -1
+        position = _piece_end(piece, text, position + 1 + len(piece.key))
+        if position < 0:
+            return -1
     return position
 
 
 def _case_matches(normalized: Normalized, start: int, end: int, literal: str) -> bool:
     original_start, original_end = normalized.original_span(start, end)
     return normalized.original[original_start:original_end] == literal
-
-
-def _chain_phrases(entry_index: int, found: list[tuple[int, int, int]], size: int, text: str) -> list[RawHit]:
-    """Occurrences of a multi-piece phrase: piece i+1 must follow piece i across a short gap."""
-    starts_of: list[dict[int, int]] = [{} for _ in range(size)]  # piece -> {start: end}
-    for piece_index, start, end in found:
-        starts_of[piece_index][start] = end
-    hits = []
-    for start, end in starts_of[0].items():
-        position = end
-        for piece_index in range(1, size):
-            gap = _PHRASE_GAP_RE.match(text, position)
-            if gap is None or gap.end() not in starts_of[piece_index]:
-                break
-            position = starts_of[piece_index][gap.end()]
-        else:
-            hits.append(RawHit(entry_index, start, position))
-    return hits

@@ -90,9 +90,26 @@ class Normalized:
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a half-open span of the folded text to the half-open span of the original it came from."""
-        if self.offsets is None or start >= end:
+        offsets = self.offsets
+        if offsets is None or start >= end:
             return start, end
-        return self.offsets[start], self.offsets[end - 1] + 1
+        last = offsets[end - 1]
+        # Run to where the next folded character came from, so that characters the fold dropped (a
+        # combining accent after the last letter) stay inside the span.
+        following = offsets[end] if end < len(offsets) else len(self.original)
+        return offsets[start], following if following > last else last + 1
+
+
+_NOT_WORD_CHAR_RE = re.compile(r"[^\w ]")  # no "|_" alternative: it would halve the speed
+
+
+def words_only(folded: str) -> str:
+    """Every character that is not a letter or digit becomes a space (same length, so offsets still hold).
+
+    The matcher searches this form: then a word boundary is simply a space, "U.S." reads "u s ", "l'OTAN"
+    reads "l otan" and "100,000" reads "100 000".
+    """
+    return _NOT_WORD_CHAR_RE.sub(" ", folded)
 
 
 def fold(text: str) -> str:
@@ -140,9 +157,20 @@ def _normalize_by_segments(text: str) -> Normalized:
 # --- sentences and words -------------------------------------------------------------------------
 
 # A sentence ends at . ! ? (possibly repeated, possibly followed by closing quotes/brackets) followed by
-# whitespace, or at a line break.
-_SENTENCE_END_RE = re.compile(r"[.!?]+[\"'»”“)\]]*\s+|\n+")
-_TRAILING_WORD_RE = re.compile(r"(\w+)[.!?]*[\"'»”“)\]]*\s*$")
+# whitespace, or at a line break. The pattern starts with a character class (no alternation) so the regex
+# engine can skip ahead fast; a candidate not followed by whitespace ("2.5", "u.s.") is dropped below.
+_SENTENCE_END_RE = re.compile(r"[.!?\n][.!?\"'»”“)\]\n]*\s*")
+_WORD_GAP_RE = re.compile(r"\s+")
+
+# Folded abbreviations (several languages) after which a full stop rarely ends the sentence.
+_ABBREVIATIONS = frozenset(
+    "mrs gen col sgt capt gov sen rep adm maj cmdr lt jr sr vs approx est dept "
+    "tys mln mld mlrd tzw np ok ul plk godz "
+    "тыс млн млрд ген см тт ок тис "
+    "bzw usw inkl ca nr dr prof "
+    "mme mlle env cf "
+    "sra srta aprox num".split()
+)
 
 
 def sentence_starts(folded: str) -> list[int]:
@@ -154,40 +182,27 @@ def sentence_starts(folded: str) -> list[int]:
     """
     starts = [0]
     for match in _SENTENCE_END_RE.finditer(folded):
-        if match.group()[0] == "." and _is_abbreviation(_word_before(folded, match.start())):
+        end = match.end()
+        if end >= len(folded):
+            break
+        if not folded[end - 1].isspace():
+            continue  # "2.5", "u.s.", "?!" inside a token
+        mark = match.start()
+        if folded[mark] == "." and _is_abbreviation(folded[folded.rfind(" ", 0, mark) + 1 : mark]):
             continue
-        if match.end() < len(folded):
-            starts.append(match.end())
+        starts.append(end)
     return starts
 
 
-# Folded abbreviations (several languages) after which a full stop rarely ends the sentence.
-_ABBREVIATIONS = frozenset(
-    "mrs gen col sgt capt gov sen rep adm maj cmdr lt jr sr vs approx est dept "
-    "tys mln mld mlrd tzw np ok ul plk gen godz "
-    "тыс млн млрд ген см тт ок "
-    "тис млрд ген "
-    "bzw usw inkl ca nr dr prof "
-    "mme mlle env cf "
-    "sra srta aprox núm".split()
-)
-
-
-def _word_before(folded: str, dot: int) -> str:
-    word_start = dot
-    while word_start > 0 and folded[word_start - 1].isalpha():
-        word_start -= 1
-    return folded[word_start:dot]
-
-
 def _is_abbreviation(word: str) -> bool:
+    word = word.lstrip("(\"'«“").rsplit(".", 1)[-1]  # "u.s" -> "s"
     return 0 < len(word) <= 2 or word in _ABBREVIATIONS
+
+
+def word_starts(folded: str) -> list[int]:
+    """Start offsets of the whitespace-separated words (dashes were folded to spaces), for word distances."""
+    return [0, *(match.end() for match in _WORD_GAP_RE.finditer(folded))]
 
 
 def sentence_index(starts: list[int], position: int) -> int:
     return bisect_right(starts, position) - 1
-
-
-def word_index(folded: str, position: int) -> int:
-    """The number of whitespace-separated words before `position` (dashes were folded to spaces)."""
-    return folded.count(" ", 0, position) + folded.count("\n", 0, position)

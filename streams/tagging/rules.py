@@ -7,6 +7,7 @@ The format (the packaged files in ``streams/rules/`` are worked examples)::
     title_factor: 1.5       # a sentence-scope rule matching in the title counts this much more
     concepts:               # named, weighted term lists, per language ("any" = language-independent)
       forces: {en: [troop*, soldiers], ru: [войск~, военнослужащ*]}
+      and_word: {only_in_article_language: true, en: [and], pl: [i], es: [y, e]}   # function words
     patterns:               # optional: named conditions, usable wherever a concept name is
       backdrop_clause: {near: [backdrop, massing], within: 4}
     require: {all: [forces]}               # optional: must hold in the document
@@ -46,7 +47,7 @@ from streams.tagging.conditions import (
     positive_concepts,
 )
 from streams.tagging.matcher import TermEntry
-from streams.tagging.terms import TermError, parse_term
+from streams.tagging.terms import Edge, TermError, parse_term
 
 SCOPES = ("sentence", "title", "document")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -134,7 +135,33 @@ def load_rules(paths: Iterable[str | Path]) -> RuleSet:
         tags.append(tag_rules)
     if not tags:
         raise RulesError("(no files)", "rule set", "paths", "no rule files given")
-    return RuleSet(tuple(tags), tuple(entries), tuple(names))
+    return RuleSet(tuple(tags), _distinct(entries), tuple(names))
+
+
+def _distinct(entries: list[TermEntry]) -> tuple[TermEntry, ...]:
+    """Drop repeats of a term within one concept: names are listed under several languages on purpose, so
+    that each language list reads complete, but one automaton entry per distinct term is enough. A plain
+    word is also dropped when the same concept has it with a wildcard ("putin" next to "putin~")."""
+    seen: set[tuple[Any, ...]] = set()
+    wildcard_stems = {
+        (entry.concept, entry.term.pieces[0].key)
+        for entry in entries
+        if len(entry.term.pieces) == 1 and entry.term.pieces[0].edge in (Edge.PREFIX, Edge.INFLECT)
+        and not entry.term.pieces[0].starts_inside_word and not entry.article_language_only
+    }
+    kept = []
+    for entry in entries:
+        term = entry.term
+        key = (entry.concept, term.pieces, term.weight, term.exact_case, entry.article_language_only and term.lang)
+        plain = (
+            len(term.pieces) == 1 and term.pieces[0].edge is Edge.WORD and not term.pieces[0].starts_inside_word
+            and term.weight == 1.0 and term.exact_case is None and not entry.article_language_only
+        )
+        if key in seen or (plain and (entry.concept, term.pieces[0].key) in wildcard_stems):
+            continue
+        seen.add(key)
+        kept.append(entry)
+    return tuple(kept)
 
 
 def _load_file(path: Path, entries: list[TermEntry], names: list[str]) -> TagRules:
@@ -196,15 +223,19 @@ def _load_concepts(
         concept_id = len(names)
         names.append(f"{tag}/{name}")
         ids[str(name)] = concept_id
+        article_language_only = by_language.get("only_in_article_language", False)
+        if not isinstance(article_language_only, bool):
+            context.fail("only_in_article_language", f"must be true or false, got {article_language_only!r}")
         for lang, terms in by_language.items():
-            if lang == "note":
+            if lang in ("note", "only_in_article_language"):
                 continue
             if not isinstance(lang, str) or not _LANG_RE.match(lang):
                 context.fail(str(lang), "a language key is an ISO 639 code (en, ru, uk...) or 'any'")
             if not isinstance(terms, list) or not terms:
                 context.fail(lang, "expected a non-empty list of terms")
             for index, raw_term in enumerate(terms):
-                entries.append(TermEntry(concept_id, _term(raw_term, lang, context, f"{lang}[{index}]")))
+                term = _term(raw_term, lang, context, f"{lang}[{index}]")
+                entries.append(TermEntry(concept_id, term, article_language_only and lang != "any"))
     return ids
 
 

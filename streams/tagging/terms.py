@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 
 from streams.tagging.inflection import endings_for
-from streams.tagging.normalize import fold
+from streams.tagging.normalize import fold, words_only
 
 
 class Edge(enum.Enum):
@@ -114,6 +114,9 @@ def _parse_word(word: str, lang: str, written: str) -> Piece:
         raise TermError(
             f"term {written!r}: modifiers go only at the start ('*') or end ('*', '~', '#', '^N') of a word"
         )
+    core = " ".join(words_only(core).split())  # "u.s." -> "u s", "l'otan" -> "l otan": as the text is searched
+    if not core:
+        raise TermError(f"term {written!r} has no letters or digits")
     wildcard = starts_inside or edge in (Edge.PREFIX, Edge.INFLECT)
     if wildcard and len(core) < MIN_WILDCARD_STEM:
         raise TermError(
@@ -124,18 +127,26 @@ def _parse_word(word: str, lang: str, written: str) -> Piece:
 
 
 def _assemble(words: list[Piece], written: str) -> tuple[Piece, ...]:
-    """Merge a phrase into one automaton key when only its ends carry modifiers (the common case)."""
+    """Group a phrase's words into as few pieces as possible: a piece ends at a word with a modifier.
+
+    "security guarantee*" is one piece; "совет~ россия нато" is two ("совет~", "россия нато"). The matcher
+    looks up the first piece in the automaton and checks the following ones in place.
+    """
     if any(piece.starts_inside_word for piece in words[1:]):
         raise TermError(f"term {written!r}: only the first word of a phrase may start with '*'")
-    if len(words) == 1 or all(piece.edge is Edge.WORD for piece in words[:-1]):
-        last = words[-1]
-        return (
-            Piece(
-                key=" ".join(piece.key for piece in words),
-                starts_inside_word=words[0].starts_inside_word,
-                edge=last.edge,
-                endings=last.endings,
-                digits=last.digits,
-            ),
-        )
-    return tuple(words)
+    pieces: list[Piece] = []
+    group: list[Piece] = []
+    for index, word in enumerate(words):
+        group.append(word)
+        if word.edge is not Edge.WORD or index == len(words) - 1:
+            pieces.append(
+                Piece(
+                    key=" ".join(piece.key for piece in group),
+                    starts_inside_word=group[0].starts_inside_word,
+                    edge=word.edge,
+                    endings=word.endings,
+                    digits=word.digits,
+                )
+            )
+            group = []
+    return tuple(pieces)

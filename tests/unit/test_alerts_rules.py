@@ -140,3 +140,25 @@ def test_fingerprint_follows_what_is_counted() -> None:
     (b,) = parse("- {name: a, query: 'tags:x', window: 5m, threshold: 2, cooldown: 1h, channels: [webhook]}")
     (c,) = parse("- {name: a, query: 'tags:x', window: 5m, threshold: 3}")
     assert a.fingerprint == b.fingerprint != c.fingerprint
+
+
+def test_elasticsearch_validation_answers() -> None:
+    from alerts.queries import validation_problem
+
+    assert validation_problem({"valid": True, "explanations": [{"explanation": "tags:x"}]}) is None
+    parse_error = (
+        "[idx/uuid] org.elasticsearch.index.query.QueryShardException: Failed to parse query [tags:x AND AND]; "
+        "org.apache.lucene.queryparser.classic.ParseException: Cannot parse 'tags:x AND AND': Encountered "
+        '" <AND> "AND "" at line 1, column 11.\nWas expecting one of:\n    <NOT> ...\n'
+    )
+    assert validation_problem({"valid": False, "explanations": [{"error": parse_error}]}) == (
+        'Cannot parse \'tags:x AND AND\': Encountered " <AND> "AND "" at line 1, column 11.'
+    )
+    never = (
+        'MatchNoDocsQuery("failed [published] query, caused by parse_exception:[failed to parse date field '
+        "[yesterday] with format [strict_date_optional_time||epoch_millis]: [failed to parse date field "
+        '[yesterday] with format [strict_date_optional_time||epoch_millis]]]")'
+    )
+    problem = validation_problem({"valid": True, "explanations": [{"explanation": f"+tags:x +{never}"}]})
+    assert problem is not None and problem.startswith("published: failed to parse date field [yesterday]")
+    assert problem.endswith("it would never match")

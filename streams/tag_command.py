@@ -1,0 +1,135 @@
+"""CLI: ``newswatch tag`` (tag JSON Lines articles) and ``newswatch rules test`` (run the rules' examples).
+
+Wired into the main app by ``register(app)``::
+
+    newswatch tag [--rules FILE]... [FILE]     # JSON Lines in (FILE or stdin), JSON Lines out, same order
+    newswatch rules test [--rules FILE]...     # exit 1 if any rule example fails
+
+Input lines are objects with ``id``, ``title``, ``text`` (or ``summary``) and optionally ``lang``. Each output
+line has ``id``, ``lang``, ``tags``, ``scores`` and ``evidence`` (tag -> [{term, field, start, end, weight}],
+offsets into the input's title or text). A line that cannot be tagged produces
+``{"line": N, "id": ... (if known), "error": "..."}`` and the following lines are still processed; the exit
+status stays 0 because the errors are reported in the output stream, where the consumer reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+
+from streams.tagging import RulesError, Tagger, TaggingResult
+from streams.tagging.examples import format_report, run_examples
+
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Rule file (YAML); repeat for several. Default: the packaged rules."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``tag`` and the ``rules`` sub-app (``rules test``) to the main Typer app."""
+    app.command("tag", help="Tag JSON Lines articles (id, title, text|summary, lang?) from FILE or stdin.")(tag)
+    rules_app = typer.Typer(help="Work with tagging rule files.", no_args_is_help=True)
+    rules_app.command("test", help="Run every rule's own examples; exit 1 on any failure.")(rules_test)
+    app.add_typer(rules_app, name="rules")
+
+
+def tag(
+    file: Annotated[
+        Path | None, typer.Argument(help="JSON Lines input; stdin when omitted.", exists=True, dir_okay=False)
+    ] = None,
+    rules: RulesOption = None,
+) -> None:
+    tagger = _load_tagger(rules)
+    out = sys.stdout
+    with _input_lines(file) as lines:
+        for line_number, raw in enumerate(lines, 1):
+            if line_number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows tools
+            if not raw.strip():
+                continue
+            out.write(json.dumps(tag_line(tagger, raw, line_number), ensure_ascii=False))
+            out.write("\n")
+    out.flush()
+
+
+def rules_test(
+    rules: RulesOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing examples too.")] = False,
+) -> None:
+    tagger = _load_tagger(rules)
+    results = run_examples(tagger)
+    typer.echo(format_report(results, verbose=verbose))
+    if any(not result.passed for result in results):
+        raise typer.Exit(code=1)
+
+
+def tag_line(tagger: Tagger, raw: bytes | str, line_number: int) -> dict[str, Any]:
+    """Tag one input line; never raises for bad input (returns the error object instead)."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        article = json.loads(text)
+    except UnicodeDecodeError as exc:
+        return {"line": line_number, "error": f"not UTF-8: {exc.reason} at byte {exc.start}"}
+    except json.JSONDecodeError as exc:
+        return {"line": line_number, "error": f"not valid JSON: {exc.msg} (column {exc.colno})"}
+    if not isinstance(article, dict):
+        return {"line": line_number, "error": f"expected a JSON object, got {type(article).__name__}"}
+    article_id = article.get("id")
+    problem = _validate(article)
+    if problem:
+        error: dict[str, Any] = {"line": line_number, "error": problem}
+        if isinstance(article_id, str | int) and not isinstance(article_id, bool):
+            error["id"] = article_id
+        return error
+    body = article.get("text") or article.get("summary") or ""
+    result = tagger.tag(article.get("title") or "", body, lang=article.get("lang") or None)
+    return {"id": article_id, **result_to_json(result)}
+
+
+def result_to_json(result: TaggingResult) -> dict[str, Any]:
+    return {
+        "lang": result.lang,
+        "tags": list(result.tags),
+        "scores": result.scores,
+        "evidence": {tag: [asdict(hit) for hit in hits] for tag, hits in result.evidence.items()},
+    }
+
+
+def _validate(article: dict[str, Any]) -> str | None:
+    article_id = article.get("id")
+    if article_id is None or isinstance(article_id, bool) or not isinstance(article_id, str | int):
+        return "missing or invalid 'id' (a string or integer is required)"
+    for key in ("title", "text", "summary", "lang"):
+        value = article.get(key)
+        if value is not None and not isinstance(value, str):
+            return f"'{key}' must be a string, got {type(value).__name__}"
+    if not any(article.get(key) for key in ("title", "text", "summary")):
+        return "nothing to tag: give 'title' and 'text' (or 'summary')"
+    return None
+
+
+def _load_tagger(rules: list[Path] | None) -> Tagger:
+    try:
+        return Tagger.from_paths(rules) if rules else Tagger.default()
+    except RulesError as exc:
+        typer.echo(f"error: invalid rules: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+@contextmanager
+def _input_lines(path: Path | None) -> Iterator[Iterable[bytes]]:
+    """Binary lines of FILE or stdin, so each line is decoded (and can fail) on its own."""
+    if path is None:
+        yield click.get_binary_stream("stdin")
+        return
+    with path.open("rb") as stream:
+        yield stream
