@@ -18,6 +18,8 @@ HealthCheck = Callable[[], tuple[bool, dict[str, object]]]
 def configure_logging(service: str, level: str = "INFO", json_logs: bool = True) -> structlog.stdlib.BoundLogger:
     """JSON lines on stderr (one object per event), with the service name on every line."""
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    # One line per HTTP request to Elasticsearch would drown the service's own events.
+    logging.getLogger("elastic_transport").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

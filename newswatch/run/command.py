@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from newswatch.run.live import Snapshot, SnapshotReader, render
+from newswatch.run.live import Snapshot, SnapshotReader, render, status_line
 from newswatch.run.supervisor import ChildSpec, Supervisor
 from newswatch.settings import Settings
 
@@ -158,24 +159,14 @@ def run_pipeline(
         else None,
     )
     started = time.monotonic()
-    previous: Snapshot | None = None
-    current = reader.read()
     try:
-        with Live(console=console, refresh_per_second=2, transient=False) as live:
-            while not stop_requested and (duration is None or time.monotonic() - started < duration):
-                supervisor.check()
-                previous, current = current, reader.read()
-                children = [
-                    (
-                        name,
-                        f"running (pid {c.pid})" + (f", {c.restarts} restarts" if c.restarts else "")
-                        if c.running
-                        else "restarting",
-                    )
-                    for name, c in supervisor.children.items()
-                ]
-                live.update(render(previous, current, children, events))
-                time.sleep(1.0)
+        watch(
+            supervisor,
+            reader,
+            console,
+            events,
+            lambda: stop_requested or (duration is not None and time.monotonic() - started >= duration),
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -189,6 +180,35 @@ def run_pipeline(
         es.close()
     print_summary(console, settings, final, time.monotonic() - started)
     return 0
+
+
+def watch(
+    supervisor: Supervisor, reader: SnapshotReader, console: Console, events: list[str], done: Callable[[], bool]
+) -> None:
+    """Refresh the live view every second (a one-line status every 5 s when not on a terminal)."""
+    previous: Snapshot | None = None
+    current = reader.read()
+    last_line = 0.0
+    live_view = Live(console=console, refresh_per_second=2) if console.is_terminal else contextlib.nullcontext()
+    with live_view as live:
+        while not done():
+            supervisor.check()
+            previous, current = current, reader.read()
+            if console.is_terminal:
+                children = [
+                    (
+                        name,
+                        f"running (pid {c.pid})" + (f", {c.restarts} restarts" if c.restarts else "")
+                        if c.running
+                        else "restarting",
+                    )
+                    for name, c in supervisor.children.items()
+                ]
+                live.update(render(previous, current, children, events))
+            elif current.at - last_line >= 5:
+                console.print(status_line(previous, current), highlight=False)
+                last_line = current.at
+            time.sleep(1.0)
 
 
 def print_summary(console: Console, settings: Settings, snapshot: Snapshot, seconds: float) -> None:

@@ -115,10 +115,12 @@ class SnapshotReader:
         self.collector_metrics_url = collector_metrics_url
 
     def read(self) -> Snapshot:
+        polls, articles = self._collector_counters()
         return Snapshot(
             at=time.monotonic(),
-            feeds_polled=self._feeds_polled(),
-            collected=self._records(self.raw_topic),
+            feeds_polled=polls,
+            # The collector's own count: topic offsets also count transaction markers.
+            collected=int(articles) if articles is not None else self._records(self.raw_topic),
             tagged=self._records(self.tagged_topic),
             indexed=self._count(self.alias),
             tag_counts=self._tag_counts(),
@@ -170,22 +172,33 @@ class SnapshotReader:
             )
         return tuple(lines)
 
-    def _feeds_polled(self) -> float | None:
+    def _collector_counters(self) -> tuple[float | None, float | None]:
         if not self.collector_metrics_url:
-            return None
+            return None, None
         try:
             text = httpx.get(self.collector_metrics_url, timeout=1.0).text
         except httpx.HTTPError:
-            return None
-        return polls_from_metrics(text)
+            return None, None
+        return counter_total(text, "polls"), counter_total(text, "articles")
 
 
-def polls_from_metrics(text: str) -> float | None:
-    """Total feed polls from the collector's Prometheus text (any counter named *polls*)."""
+def counter_total(text: str, family_suffix: str) -> float | None:
+    """Sum of a collector counter (``newswatch_collector_<suffix>_total``) over its labels, from /metrics text."""
     total = None
     for family in text_string_to_metric_families(text):
-        if "polls" in family.name and family.type == "counter":
+        if family.name == f"newswatch_collector_{family_suffix}" and family.type == "counter":
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     total = (total or 0.0) + sample.value
     return total
+
+
+def status_line(previous: Snapshot | None, current: Snapshot) -> str:
+    """The live view as one line, for a terminal that is not interactive (a log, CI)."""
+    seconds = current.at - previous.at if previous else 0.0
+    per_second = rate(previous and previous.indexed, current.indexed, seconds)
+    tags = ", ".join(f"{tag} {count}" for tag, count in sorted(current.tag_counts.items())) or "no tags yet"
+    return (
+        f"polled {current.feeds_polled or 0:.0f} · collected {current.collected} · tagged {current.tagged} · "
+        f"indexed {current.indexed} ({per_second or 0:.1f}/s) · {tags} · alerts {current.alert_total}"
+    )

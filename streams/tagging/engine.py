@@ -15,9 +15,9 @@ use when the caller gives no language).
 from __future__ import annotations
 
 from collections import defaultdict
-from operator import itemgetter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from streams.tagging.conditions import ConditionCompiler, Evaluator, Hit, Memo, Scope, necessary_concepts

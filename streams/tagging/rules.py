@@ -352,7 +352,8 @@ def _weighted(
         context.fail(where, f"'weighted' lists concept names (not patterns); unknown: {unknown}")
     threshold = raw.get("threshold")
     if not isinstance(threshold, int | float) or threshold <= 0:
-        context.fail(where.rsplit(".", 1)[0] + ".threshold", f"'weighted' needs a positive threshold, got {threshold!r}")
+        field = where.rsplit(".", 1)[0] + ".threshold"
+        context.fail(field, f"'weighted' needs a positive threshold, got {threshold!r}")
     return Weighted(tuple(concepts[item].concept for item in items), float(threshold))  # type: ignore[union-attr]
 
 

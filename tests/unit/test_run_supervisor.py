@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from newswatch.run.live import Snapshot, polls_from_metrics, rate, render
+from newswatch.run.live import Snapshot, counter_total, rate, render, status_line
 from newswatch.run.supervisor import ChildSpec, Supervisor
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -56,5 +56,10 @@ def test_polls_from_metrics() -> None:
         'newswatch_collector_polls_total{outcome="ok"} 7.0\n'
         'newswatch_collector_polls_total{outcome="not_modified"} 5.0\n'
     )
-    assert polls_from_metrics(text) == 12.0
-    assert polls_from_metrics("") is None
+    assert counter_total(text, "polls") == 12.0
+    assert counter_total("", "polls") is None
+
+
+def test_status_line_for_logs() -> None:
+    line = status_line(Snapshot(at=0.0, indexed=0), Snapshot(at=2.0, indexed=10, tag_counts={"troop-buildup": 2}))
+    assert "indexed 10 (5.0/s)" in line and "troop-buildup 2" in line

@@ -1,0 +1,123 @@
+"""`newswatch tag` and `newswatch rules test`, through a local Typer app (the lead wires `register` in)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from streams.tag_command import register
+
+
+@pytest.fixture(scope="module")
+def app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def main() -> None:  # a callback keeps "tag" a sub-command even when it is the only one
+        pass
+
+    return app
+
+
+RUNNER = CliRunner()
+
+ARTICLES = [
+    {"id": "a1", "title": "Russia masses troops near Ukraine border",
+     "text": "Satellite images show more than 100,000 troops massed at the border.", "lang": "en"},
+    {"id": 2, "title": "Путин и Макрон провели телефонный разговор",
+     "summary": "Президенты обсудили гарантии безопасности и ситуацию вокруг Украины."},
+    {"id": "a3", "title": "Wheat prices rise", "text": "Wheat futures rose 2% on strong demand from Egypt."},
+]
+
+
+def lines_of(output: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_tag_reads_stdin_and_keeps_the_order(app: typer.Typer) -> None:
+    stdin = "\n".join(json.dumps(article, ensure_ascii=False) for article in ARTICLES) + "\n"
+    result = RUNNER.invoke(app, ["tag"], input=stdin)
+    assert result.exit_code == 0, result.output
+    out = lines_of(result.stdout)
+    assert [line["id"] for line in out] == ["a1", 2, "a3"]
+    assert out[0]["tags"] == ["troop-buildup"] and out[0]["lang"] == "en"
+    assert out[1]["tags"] == ["nato-russia-talks"] and out[1]["lang"] == "ru"  # detected; summary used
+    assert out[2]["tags"] == [] and out[2]["evidence"] == {}
+    assert set(out[0]["scores"]) == {"nato-russia-talks", "troop-buildup"}
+    hit = out[0]["evidence"]["troop-buildup"][0]
+    assert set(hit) == {"term", "field", "start", "end", "weight"}
+    source = ARTICLES[0][hit["field"]]
+    assert isinstance(source, str) and source[hit["start"] : hit["end"]]
+
+
+def test_malformed_lines_yield_errors_and_the_rest_continue(app: typer.Typer, tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    good = json.dumps(ARTICLES[0])
+    path.write_bytes(
+        "\n".join([good, "{not json", "", '["a", "list"]', '{"title": "no id"}', '{"id": "x", "title": 5}',
+                   '{"id": "y"}', good]).encode() + b"\n\xff\xfe\n"
+    )
+    result = RUNNER.invoke(app, ["tag", str(path)])
+    assert result.exit_code == 0, result.output
+    out = lines_of(result.stdout)
+    assert out[0]["id"] == "a1" and out[-2]["id"] == "a1"
+    errors = [line for line in out if "error" in line]
+    assert [error["line"] for error in errors] == [2, 4, 5, 6, 7, 9]
+    assert "not valid JSON" in errors[0]["error"]
+    assert "expected a JSON object" in errors[1]["error"]
+    assert "'id'" in errors[2]["error"]
+    assert errors[3] == {"line": 6, "id": "x", "error": "'title' must be a string, got int"}
+    assert "nothing to tag" in errors[4]["error"]
+    assert "not UTF-8" in errors[5]["error"]
+
+
+def test_custom_rules_file_and_invalid_rules(app: typer.Typer, tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(textwrap.dedent("""
+        tag: wheat
+        threshold: 1
+        concepts: {wheat: {en: [wheat]}}
+        rules:
+          - id: wheat-named
+            when: wheat
+            weight: 1
+            examples: {match: [Wheat rose.], no_match: [Corn rose.]}
+    """), encoding="utf-8")
+    result = RUNNER.invoke(app, ["tag", "--rules", str(rules)], input=json.dumps(ARTICLES[2]) + "\n")
+    assert result.exit_code == 0
+    assert lines_of(result.stdout)[0]["tags"] == ["wheat"]
+
+    rules.write_text("tag: wheat\nthreshold: 1\nconcepts: {}\nrules: []\n", encoding="utf-8")
+    result = RUNNER.invoke(app, ["tag", "--rules", str(rules)], input="")
+    assert result.exit_code == 2
+    assert f"{rules}: tag header: rules: a tag needs at least one rule" in result.output
+
+
+def test_rules_test_passes_on_packaged_rules(app: typer.Typer) -> None:
+    result = RUNNER.invoke(app, ["rules", "test"])
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.output
+
+
+def test_rules_test_fails_on_a_wrong_example(app: typer.Typer, tmp_path: Path) -> None:
+    rules = tmp_path / "bad.yaml"
+    rules.write_text(textwrap.dedent("""
+        tag: wheat
+        threshold: 1
+        concepts: {wheat: {en: [wheat]}}
+        rules:
+          - id: wheat-named
+            when: wheat
+            weight: 1
+            examples: {match: [Wheat rose., Corn rose.], no_match: [Barley fell.]}
+    """), encoding="utf-8")
+    result = RUNNER.invoke(app, ["rules", "test", "--rules", str(rules)])
+    assert result.exit_code == 1
+    assert "FAIL wheat wheat-named match   : Corn rose." in result.output
+    assert "2/3 examples passed" in result.output
