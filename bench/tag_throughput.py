@@ -96,11 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     on_topic = build_articles(load_corpus(sorted(CORPUS_DIR.glob("*.jsonl"))), args.articles)
     general = build_articles(load_corpus(sorted((CORPUS_DIR / "background").glob("*.jsonl"))), args.articles)
     streams = {"news stream": news_stream(on_topic, general), "on-topic": on_topic}
-    print(f"rules: {len(tagger.tag_names)} tags, {len(tagger.rules.entries)} terms in one automaton "
-          f"(built in {build_seconds:.2f} s)")
+    print(
+        f"rules: {len(tagger.tag_names)} tags, {len(tagger.rules.entries)} terms in one automaton "
+        f"(built in {build_seconds:.2f} s)"
+    )
     mean_chars = sum(len(a["title"]) + len(a["text"]) for a in on_topic) / len(on_topic)
-    print(f"articles: {args.articles:,} per stream, mean {mean_chars:,.0f} characters (title + text), "
-          f"7 languages; best of {args.repeat} runs\n")
+    print(
+        f"articles: {args.articles:,} per stream, mean {mean_chars:,.0f} characters (title + text), "
+        f"7 languages; best of {args.repeat} runs\n"
+    )
 
     rates = {}
     for name, articles in streams.items():
@@ -108,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         rates[name] = _measure_stream(tagger, articles, args.repeat)
         print()
     rate = rates["news stream"]
-    print(f"target >= 5,000 articles/s (tagger, news stream): {'met' if rate >= 5000 else 'NOT met'} "
-          f"({rate:,.0f}/s); on-topic worst case {rates['on-topic']:,.0f}/s")
+    print(
+        f"target >= 5,000 articles/s (tagger, news stream): {'met' if rate >= 5000 else 'NOT met'} "
+        f"({rate:,.0f}/s); on-topic worst case {rates['on-topic']:,.0f}/s"
+    )
     return 0
 
 

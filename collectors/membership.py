@@ -120,6 +120,13 @@ class GroupMembership(ConsumerRebalanceListener):
             max_poll_interval_ms=60_000,
             allow_auto_create_topics=False,
         )
+        # Know the topic's partitions before joining: a group leader without them assigns nothing, and
+        # kafka-python was seen never correcting that empty assignment (and spinning) under heavy load.
+        if not consumer.partitions_for_topic(self._topic):
+            consumer.close()
+            raise kafka_errors.UnknownTopicOrPartitionError(
+                f"no partitions known for {self._topic}; it is created by `newswatch feeds sync` or `collect`"
+            )
         consumer.subscribe([self._topic], listener=self)
         return consumer
 

@@ -191,11 +191,13 @@ class FeedTable:
                 self.partitions[p].seen.update(updates)
         for p, statuses in plan.statuses.items():
             part = self.partitions.get(p)
-            for feed_id, status in statuses.items() if part is not None else ():
+            if part is None:
+                continue
+            for feed_id, status in statuses.items():
                 if status is None:
-                    part.statuses.pop(feed_id, None)  # type: ignore[union-attr]
+                    part.statuses.pop(feed_id, None)
                 else:
-                    part.statuses[feed_id] = status  # type: ignore[union-attr]
+                    part.statuses[feed_id] = status
         for report in plan.reports:
             rt = self.runtimes.get(report.feed.feed_id)
             if rt is not None:

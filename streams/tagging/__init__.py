@@ -1,7 +1,7 @@
 """Explainable, multilingual rule-based tagging of news articles (rule format: streams/tagging/rules.py).
 
-    tagger = Tagger.default()
-    result = tagger.tag(title, text)          # -> TaggingResult(lang, tags, scores, evidence, decisions)
+Usage: ``Tagger.default().tag(title, text)`` returns a `TaggingResult` (lang, tags, scores, evidence,
+decisions); ``newswatch tag`` and ``newswatch rules test`` (streams/tag_command.py) wrap it.
 """
 
 from streams.tagging.engine import Tagger

@@ -102,6 +102,10 @@ class Tagger:
             (entry.concept, entry.term.text, entry.term.lang, entry.term.weight, entry.article_language_only)
             for entry in rules.entries
         ]
+        # The concepts behind each group of entries the matcher reports together, as a bitmask.
+        self._entries_mask = {
+            entries: _mask(rules.entries[entry].concept for entry in entries) for entries in self._matcher.entry_groups
+        }
         compiler = ConditionCompiler()
 
         def compiled(rule: Rule) -> _CompiledRule:
@@ -139,8 +143,17 @@ class Tagger:
         (what matched, and why it was not enough), which costs time on the hot path.
         """
         lang = lang or _detect(title, text)
-        document = self._document(title, text, lang)
-        decisions = tuple(_decide(tag, document, explain) for tag in self._tags)
+        fields = {TITLE: normalize(title), TEXT: normalize(text)}
+        found = {field: self._matcher.find(normalized) for field, normalized in fields.items()}
+        if not explain and not self._could_score(found):
+            # Most news: none of the tags has the words any of its scoring rules needs. Skip the rest.
+            decisions = tuple(
+                TagDecision(tag=tag.spec.tag, applied=False, score=0.0, threshold=tag.spec.threshold)
+                for tag in self._tags
+            )
+        else:
+            document = self._document(fields, found, lang)
+            decisions = tuple(_decide(tag, document, explain) for tag in self._tags)
         return TaggingResult(
             lang=lang,
             tags=tuple(decision.tag for decision in decisions if decision.applied),
@@ -153,15 +166,24 @@ class Tagger:
         """Whether one rule (or veto) holds somewhere in an article: used to check the rules' own examples."""
         compiled_tag = next(t for t in self._tags if t.spec.tag == tag)
         rule = next(r for r in (*compiled_tag.rules, *compiled_tag.vetoes) if r.rule.id == rule_id)
-        return bool(_rule_matches(rule, self._document(title, text, lang or _detect(title, text))))
-
-    def _document(self, title: str, text: str, lang: str) -> _Document:
         fields = {TITLE: normalize(title), TEXT: normalize(text)}
+        found = {field: self._matcher.find(normalized) for field, normalized in fields.items()}
+        return bool(_rule_matches(rule, self._document(fields, found, lang or _detect(title, text))))
+
+    def _could_score(self, found: dict[str, list[RawHit]]) -> bool:
+        """Whether some positive rule of some tag could hold, judging by which concepts occur at all."""
+        masks = self._entries_mask
+        present = 0
+        for raw_hits in found.values():
+            for raw in raw_hits:
+                present |= masks[raw.entries]
+        return any(rule.rule.weight > 0 and _possible(rule, present) for tag in self._tags for rule in tag.rules)
+
+    def _document(self, fields: dict[str, Normalized], found: dict[str, list[RawHit]], lang: str) -> _Document:
         document = _Document(fields, lang)
         for field, normalized in fields.items():
-            raw_hits = self._matcher.find(normalized)
-            if raw_hits:
-                self._add_hits(document, field, normalized.text, raw_hits, lang)
+            if found[field]:
+                self._add_hits(document, field, normalized.text, found[field], lang)
         return document.finish()
 
     def _add_hits(self, document: _Document, field: str, folded: str, raw_hits: list[RawHit], lang: str) -> None:
@@ -172,6 +194,7 @@ class Tagger:
         sentences.append(len(folded) + 1)
         sentence, next_sentence = 0, sentences[1]
         position = word = 0
+        has_newlines = "\n" in folded
         all_hits, units = document.all, document.units
         unit = units.setdefault((field, 0), {})
         # Inlined on purpose (no helper calls): this loop runs once per hit, dozens of times per article.
@@ -181,7 +204,9 @@ class Tagger:
                     sentence += 1
                     next_sentence = sentences[sentence + 1]
                 unit = units.setdefault((field, sentence), {})
-            word += folded.count(" ", position, start) + folded.count("\n", position, start)
+            word += folded.count(" ", position, start)
+            if has_newlines:
+                word += folded.count("\n", position, start)
             position = start
             last_word = word + folded.count(" ", start, end) if end - start > 3 else word
             for entry in entries:
@@ -237,9 +262,7 @@ def _rule_matches(rule: _CompiledRule, document: _Document) -> list[tuple[_Unit 
 
 def _decide(tag: _CompiledTag, document: _Document, explain: bool) -> TagDecision:
     spec = tag.spec
-    if not explain and not any(
-        rule.rule.weight > 0 and _possible(rule, document.all_mask) for rule in tag.rules
-    ):
+    if not explain and not any(rule.rule.weight > 0 and _possible(rule, document.all_mask) for rule in tag.rules):
         # Nothing that could add to the score is in the article: the common case for most news.
         return TagDecision(tag=spec.tag, applied=False, score=0.0, threshold=spec.threshold)
     score = 0.0

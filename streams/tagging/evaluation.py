@@ -137,7 +137,7 @@ def format_errors(evaluation: Evaluation) -> str:
         item, decision = error.item, error.decision
         fields = {"title": item.title, "text": item.text}
         evidence = "; ".join(
-            f"{hit.term!r}={fields[hit.field][hit.start:hit.end]!r}@{hit.field}:{hit.start} ({hit.weight:+g})"
+            f"{hit.term!r}={fields[hit.field][hit.start : hit.end]!r}@{hit.field}:{hit.start} ({hit.weight:+g})"
             for hit in decision.evidence
         )
         blocks.append(

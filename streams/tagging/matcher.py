@@ -68,6 +68,38 @@ class _Check:
 _INFLECT, _PREFIX = Edge.INFLECT, Edge.PREFIX
 
 
+def distinct_entries(entries: Sequence[TermEntry]) -> tuple[TermEntry, ...]:
+    """Drop repeats of a term within one concept: names are listed under several languages on purpose, so
+    that each language list reads complete, but one automaton entry per distinct term is enough. A plain
+    word is also dropped when the same concept has it with a wildcard ("putin" next to "putin~")."""
+    seen: set[tuple[object, ...]] = set()
+    wildcard_stems = {
+        (entry.concept, entry.term.pieces[0].key)
+        for entry in entries
+        if len(entry.term.pieces) == 1
+        and entry.term.pieces[0].edge in (Edge.PREFIX, Edge.INFLECT)
+        and not entry.term.pieces[0].starts_inside_word
+        and not entry.article_language_only
+    }
+    kept = []
+    for entry in entries:
+        term = entry.term
+        key = (entry.concept, term.pieces, term.weight, term.exact_case, entry.article_language_only and term.lang)
+        plain = (
+            len(term.pieces) == 1
+            and term.pieces[0].edge is Edge.WORD
+            and not term.pieces[0].starts_inside_word
+            and term.weight == 1.0
+            and term.exact_case is None
+            and not entry.article_language_only
+        )
+        if key in seen or (plain and (entry.concept, term.pieces[0].key) in wildcard_stems):
+            continue
+        seen.add(key)
+        kept.append(entry)
+    return tuple(kept)
+
+
 def _key(piece: Piece) -> str:
     before = "" if piece.starts_inside_word else " "
     after = " " if piece.edge is Edge.WORD else ""
@@ -85,6 +117,7 @@ class Matcher:
             group = by_key.setdefault(_key(term.pieces[0]), {})
             group.setdefault((term.pieces, term.exact_case), []).append(index)
         self._automaton = ahocorasick.Automaton()
+        self.entry_groups: list[tuple[int, ...]] = []  # every `entries` tuple a RawHit can carry
         for key, groups in by_key.items():
             checks = tuple(
                 _Check(
@@ -95,6 +128,7 @@ class Matcher:
                 )
                 for (pieces, exact_case), indexes in groups.items()
             )
+            self.entry_groups.extend(check.entries for check in checks)
             self._automaton.add_word(key, (len(key), checks))
         self._empty = not by_key
         if by_key:

@@ -46,14 +46,23 @@ from streams.tagging.conditions import (
     Weighted,
     positive_concepts,
 )
-from streams.tagging.matcher import TermEntry
-from streams.tagging.terms import Edge, TermError, parse_term
+from streams.tagging.matcher import TermEntry, distinct_entries
+from streams.tagging.terms import TermError, parse_term
 
 SCOPES = ("sentence", "title", "document")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _LANG_RE = re.compile(r"^(any|[a-z]{2,3})$")
 _FILE_KEYS = {
-    "tag", "description", "threshold", "title_factor", "concepts", "patterns", "require", "rules", "vetoes", "examples"
+    "tag",
+    "description",
+    "threshold",
+    "title_factor",
+    "concepts",
+    "patterns",
+    "require",
+    "rules",
+    "vetoes",
+    "examples",
 }
 _RULE_KEYS = {"id", "description", "scope", "when", "weight", "max_count", "examples"}
 _VETO_KEYS = _RULE_KEYS - {"weight", "max_count"}
@@ -116,9 +125,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -135,33 +142,7 @@ def load_rules(paths: Iterable[str | Path]) -> RuleSet:
         tags.append(tag_rules)
     if not tags:
         raise RulesError("(no files)", "rule set", "paths", "no rule files given")
-    return RuleSet(tuple(tags), _distinct(entries), tuple(names))
-
-
-def _distinct(entries: list[TermEntry]) -> tuple[TermEntry, ...]:
-    """Drop repeats of a term within one concept: names are listed under several languages on purpose, so
-    that each language list reads complete, but one automaton entry per distinct term is enough. A plain
-    word is also dropped when the same concept has it with a wildcard ("putin" next to "putin~")."""
-    seen: set[tuple[Any, ...]] = set()
-    wildcard_stems = {
-        (entry.concept, entry.term.pieces[0].key)
-        for entry in entries
-        if len(entry.term.pieces) == 1 and entry.term.pieces[0].edge in (Edge.PREFIX, Edge.INFLECT)
-        and not entry.term.pieces[0].starts_inside_word and not entry.article_language_only
-    }
-    kept = []
-    for entry in entries:
-        term = entry.term
-        key = (entry.concept, term.pieces, term.weight, term.exact_case, entry.article_language_only and term.lang)
-        plain = (
-            len(term.pieces) == 1 and term.pieces[0].edge is Edge.WORD and not term.pieces[0].starts_inside_word
-            and term.weight == 1.0 and term.exact_case is None and not entry.article_language_only
-        )
-        if key in seen or (plain and (entry.concept, term.pieces[0].key) in wildcard_stems):
-            continue
-        seen.add(key)
-        kept.append(entry)
-    return tuple(kept)
+    return RuleSet(tuple(tags), distinct_entries(entries), tuple(names))
 
 
 def _load_file(path: Path, entries: list[TermEntry], names: list[str]) -> TagRules:
@@ -283,8 +264,17 @@ def _load_rules(source: str, raw: Any, concepts: dict[str, Condition], *, veto: 
             context.fail("max_count", f"must be at least 1, got {max_count}")
         match, no_match = _examples(context, context.require(item, "examples", dict), "examples", required=True)
         rules.append(
-            Rule(rule_id, str(item.get("description", "")).strip(), scope, when, weight, max_count,
-                 match, no_match, triggers)
+            Rule(
+                rule_id,
+                str(item.get("description", "")).strip(),
+                scope,
+                when,
+                weight,
+                max_count,
+                match,
+                no_match,
+                triggers,
+            )
         )
     return tuple(rules)
 
@@ -296,9 +286,7 @@ def _condition(raw: Any, concepts: dict[str, Condition], context: _Context, fiel
     """
     if isinstance(raw, str):
         if raw not in concepts:
-            context.fail(
-                field, f"unknown concept or pattern {raw!r}; this file defines: {', '.join(sorted(concepts))}"
-            )
+            context.fail(field, f"unknown concept or pattern {raw!r}; this file defines: {', '.join(sorted(concepts))}")
         return concepts[raw]
     if isinstance(raw, list):
         return AllOf(tuple(_condition(part, concepts, context, f"{field}[{i}]") for i, part in enumerate(raw)))

@@ -18,6 +18,7 @@ from tests.integration.test_collectors_support import (
     Replica,
     collector_env,
     delete_topics,
+    kill_leftover_replicas,
     prefixed_settings,
     wait_until,
     write_feeds_file,
@@ -32,6 +33,7 @@ TAKEOVER_LIMIT = 30.0  # seconds, from the issue
 def prefix(stack: LocalStack, unique_name: str) -> Iterator[str]:
     name = f"{unique_name}."
     yield name
+    kill_leftover_replicas()
     delete_topics(prefixed_settings(name))
 
 

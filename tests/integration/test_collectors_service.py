@@ -22,6 +22,7 @@ from tests.integration.test_collectors_support import (
     Replica,
     collector_env,
     delete_topics,
+    kill_leftover_replicas,
     prefixed_settings,
     raw_articles,
     wait_until,
@@ -39,6 +40,7 @@ def items(prefix: str, count: int) -> list[Item]:
 def prefix(stack: LocalStack, unique_name: str) -> Iterator[str]:
     name = f"{unique_name}."
     yield name
+    kill_leftover_replicas()
     delete_topics(prefixed_settings(name))
 
 
@@ -64,9 +66,11 @@ def test_articles_reach_raw_exactly_once_across_restarts(prefix: str, tmp_path: 
             assert first.stop() == 0, first.tail()
 
         second = Replica("second", env, tmp_path)  # no --feeds: the registry comes from Kafka
-        started = time.monotonic()
-        wait_until(lambda: polled(started, 3), 40, f"three polls by the restarted replica\n{second.tail()}")
-        second.kill()  # no clean exit: its group membership and any open transaction just expire
+        try:
+            started = time.monotonic()
+            wait_until(lambda: polled(started, 3), 40, f"three polls by the restarted replica\n{second.tail()}")
+        finally:
+            second.kill()  # no clean exit: its group membership and any open transaction just expire
 
         third = Replica("third", env, tmp_path)
         started = time.monotonic()

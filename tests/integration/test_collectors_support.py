@@ -190,6 +190,18 @@ def collector_env(prefix: str, **extra: str) -> dict[str, str]:
     return env
 
 
+_STARTED: list[Replica] = []
+
+
+def kill_leftover_replicas() -> None:
+    """Kill the replicas a failed test left running (call from fixture teardown)."""
+    while _STARTED:
+        replica = _STARTED.pop()
+        if replica.process.poll() is None:
+            replica.process.kill()
+            replica.process.wait(10)
+
+
 class Replica:
     """One `newswatch collect` subprocess; its stderr (JSON log lines) goes to a file."""
 
@@ -204,6 +216,7 @@ class Replica:
             command += ["--feeds", str(feeds_file)]
         self._log_file = self.log_path.open("wb")
         self.process = subprocess.Popen(command, env=env, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT)
+        _STARTED.append(self)
 
     def health(self) -> dict[str, Any] | None:
         try:

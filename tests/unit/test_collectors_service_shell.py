@@ -295,3 +295,65 @@ async def test_a_fatal_emitter_error_stops_the_service() -> None:
     h.emitter.fail_next.append(EmitterFatal("another process uses the transactional id"))
     with pytest.raises(EmitterFatal):
         await asyncio.wait_for(h.service.run(), 20)
+
+
+# --- the feed table ---------------------------------------------------------------------------------
+def test_feed_table_follows_the_registry_of_owned_loaded_partitions_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from collectors.feed_status import FeedStatus
+    from collectors.ownership import FeedTable
+
+    now = datetime(2022, 1, 12, 9, 0, tzinfo=UTC)
+    table = FeedTable(lambda: now)
+    fresh, _ = table.assign([0, 1])
+    assert fresh == [0, 1]
+    slow = FeedConfig(url=FEED_A.url, interval=3600)
+    records = [
+        RegistryRecord(0, 0, slow.feed_id, encode_feed(slow)),
+        RegistryRecord(5, 0, FEED_B.feed_id, encode_feed(FEED_B)),  # not our partition
+        RegistryRecord(1, 3, "bad", b"{not json"),
+    ]
+    changes = table.apply_registry(records)
+    assert table.runtimes == {}  # partition 0 is not loaded yet
+    assert [(p, offset) for p, offset, _ in changes.invalid] == [(1, 3)]
+    assert table.apply_registry(records[2:]).invalid == []  # reported once, not at every re-read
+
+    status = FeedStatus(
+        feed_id=slow.feed_id,
+        url=slow.url,
+        owner="other",
+        updated_at=now,
+        next_poll_at=now + timedelta(seconds=3000),
+        last_success_at=now - timedelta(seconds=600),
+        etag='"v1"',
+    )
+    assert table.loaded(0, {}, {slow.feed_id: status})
+    rt = table.runtimes[slow.feed_id]
+    assert rt.memory.cursor.etag == '"v1"' and rt.memory.state.next_poll_at == now + timedelta(seconds=3000)
+    # The feeds file now says every second: the next poll is due at the last success + 1 s, not in 50 minutes.
+    table.apply_registry([RegistryRecord(0, 4, FEED_A.feed_id, encode_feed(FEED_A))])
+    assert rt.memory.state.next_poll_at == now - timedelta(seconds=599) and table.pollable(rt)
+
+    parts = table.start_release([0])
+    assert not table.pollable(rt)
+    gone = table.drop(parts, {0: Watermarks(7, 9)})
+    assert gone == [rt] and table.runtimes == {} and table.kept[0].watermarks == Watermarks(7, 9)
+    assert table.kept[0].statuses[slow.feed_id] == status
+    _, kept = table.assign([0])
+    assert 0 in kept and table.kept == {}  # kept state is offered to the next assignment only
+
+
+def test_feed_table_tombstones_the_status_of_a_removed_feed() -> None:
+    from datetime import UTC, datetime
+
+    from collectors.ownership import FeedTable
+
+    table = FeedTable(lambda: datetime(2022, 1, 12, tzinfo=UTC))
+    table.assign([0])
+    table.apply_registry([RegistryRecord(0, 0, FEED_A.feed_id, encode_feed(FEED_A))])
+    table.loaded(0, {}, {})
+    table.partitions[0].statuses[FEED_A.feed_id] = object()  # type: ignore[assignment]
+    changes = table.apply_registry([RegistryRecord(0, 1, FEED_A.feed_id, None)])
+    assert [rt.feed_id for rt in changes.removed] == [FEED_A.feed_id]
+    assert table.status_tombstones == [(0, FEED_A.feed_id)] and table.runtimes == {}

@@ -28,10 +28,17 @@ def app() -> typer.Typer:
 RUNNER = CliRunner()
 
 ARTICLES = [
-    {"id": "a1", "title": "Russia masses troops near Ukraine border",
-     "text": "Satellite images show more than 100,000 troops massed at the border.", "lang": "en"},
-    {"id": 2, "title": "Путин и Макрон провели телефонный разговор",
-     "summary": "Президенты обсудили гарантии безопасности и ситуацию вокруг Украины."},
+    {
+        "id": "a1",
+        "title": "Russia masses troops near Ukraine border",
+        "text": "Satellite images show more than 100,000 troops massed at the border.",
+        "lang": "en",
+    },
+    {
+        "id": 2,
+        "title": "Путин и Макрон провели телефонный разговор",
+        "summary": "Президенты обсудили гарантии безопасности и ситуацию вокруг Украины.",
+    },
     {"id": "a3", "title": "Wheat prices rise", "text": "Wheat futures rose 2% on strong demand from Egypt."},
 ]
 
@@ -60,8 +67,19 @@ def test_malformed_lines_yield_errors_and_the_rest_continue(app: typer.Typer, tm
     path = tmp_path / "in.jsonl"
     good = json.dumps(ARTICLES[0])
     path.write_bytes(
-        "\n".join([good, "{not json", "", '["a", "list"]', '{"title": "no id"}', '{"id": "x", "title": 5}',
-                   '{"id": "y"}', good]).encode() + b"\n\xff\xfe\n"
+        "\n".join(
+            [
+                good,
+                "{not json",
+                "",
+                '["a", "list"]',
+                '{"title": "no id"}',
+                '{"id": "x", "title": 5}',
+                '{"id": "y"}',
+                good,
+            ]
+        ).encode()
+        + b"\n\xff\xfe\n"
     )
     result = RUNNER.invoke(app, ["tag", str(path)])
     assert result.exit_code == 0, result.output
@@ -79,7 +97,8 @@ def test_malformed_lines_yield_errors_and_the_rest_continue(app: typer.Typer, tm
 
 def test_custom_rules_file_and_invalid_rules(app: typer.Typer, tmp_path: Path) -> None:
     rules = tmp_path / "mine.yaml"
-    rules.write_text(textwrap.dedent("""
+    rules.write_text(
+        textwrap.dedent("""
         tag: wheat
         threshold: 1
         concepts: {wheat: {en: [wheat]}}
@@ -88,7 +107,9 @@ def test_custom_rules_file_and_invalid_rules(app: typer.Typer, tmp_path: Path) -
             when: wheat
             weight: 1
             examples: {match: [Wheat rose.], no_match: [Corn rose.]}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     result = RUNNER.invoke(app, ["tag", "--rules", str(rules)], input=json.dumps(ARTICLES[2]) + "\n")
     assert result.exit_code == 0
     assert lines_of(result.stdout)[0]["tags"] == ["wheat"]
@@ -107,7 +128,8 @@ def test_rules_test_passes_on_packaged_rules(app: typer.Typer) -> None:
 
 def test_rules_test_fails_on_a_wrong_example(app: typer.Typer, tmp_path: Path) -> None:
     rules = tmp_path / "bad.yaml"
-    rules.write_text(textwrap.dedent("""
+    rules.write_text(
+        textwrap.dedent("""
         tag: wheat
         threshold: 1
         concepts: {wheat: {en: [wheat]}}
@@ -116,7 +138,9 @@ def test_rules_test_fails_on_a_wrong_example(app: typer.Typer, tmp_path: Path) -
             when: wheat
             weight: 1
             examples: {match: [Wheat rose., Corn rose.], no_match: [Barley fell.]}
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     result = RUNNER.invoke(app, ["rules", "test", "--rules", str(rules)])
     assert result.exit_code == 1
     assert "FAIL wheat wheat-named match   : Corn rose." in result.output

@@ -117,8 +117,12 @@ def test_evidence_offsets_point_into_the_original_fields(tagger: Tagger) -> None
     fields = {"title": title, "text": text}
     matched = [(hit.field, fields[hit.field][hit.start : hit.end]) for hit in result.evidence["demo"]]
     assert matched == [
-        ("title", "стянула"), ("title", "войска"), ("title", "границе"),
-        ("text", "TROOPS"), ("text", "MASSED"), ("text", "BORDER"),
+        ("title", "стянула"),
+        ("title", "войска"),
+        ("title", "границе"),
+        ("text", "TROOPS"),
+        ("text", "MASSED"),
+        ("text", "BORDER"),
     ]
     # The weights of the evidence add up to the score.
     assert sum(hit.weight for hit in result.evidence["demo"]) == pytest.approx(result.scores["demo"])
