@@ -15,13 +15,13 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Quick start (a): set everything up, bring the local stack up and run the main job.
+# Quick start (a): set everything up, bring the local stack up and run the main job (Ctrl-C stops it).
 run: setup
-	$(NEWSWATCH) stack up
-	$(NEWSWATCH) stack status
+	$(NEWSWATCH) run $(RUN_ARGS)
 
 # Quick start (b): the whole test suite, starting the local stack if it is not running.
 test: setup
+	$(NEWSWATCH) rules test
 	$(NEWSWATCH) stack up
 	$(PY) -m pytest
 

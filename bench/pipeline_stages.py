@@ -41,7 +41,6 @@ memory, load, the busiest other processes during each window) goes into the JSON
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -71,7 +70,7 @@ from rich.table import Table
 
 from collectors.normalize import content_hash
 from collectors.urls import article_id_from_url
-from newswatch.schema import Article, Source, TaggedArticle, encode
+from newswatch.schema import Article, Source, encode
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pipeline_stages.json"
@@ -92,6 +91,7 @@ console = Console(width=None if sys.stdout.isatty() else 130)
 # 3-shingles, like real ones; a small share are light edits of an earlier article from another outlet
 # (wire copies), which the near-duplicate linker should join. Deterministic for a given --seed.
 
+# fmt: off
 LANGUAGES: dict[str, dict[str, Any]] = {
     "en": {
         "share": 0.45,
@@ -238,7 +238,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "До {region} перекинули додаткові підрозділи та техніку.",
         ],
         "titles_talks": ["Росія та НАТО провели переговори в {city}", "Рада Росія — НАТО зібралася вперше за два роки"],
-        "titles_buildup": ["Росія стягує війська до кордону з Україною", "Біля кордону {num} тисяч російських військових"],
+        "titles_buildup": ["Росія стягує війська до кордону з Україною",
+                           "Біля кордону {num} тисяч російських військових"],
         "subj": ["Міська рада", "Міністерство охорони здоров'я", "Мешканці району", "Футбольний клуб",
                  "Національний банк", "Рятувальники", "Науковці університету", "Фермери області", "Укрзалізниця",
                  "Організатори фестивалю", "Профспілка вчителів"],
@@ -272,12 +273,14 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "Die Gespräche zwischen Russland und dem Westen in {city} brachten keinen Durchbruch.",
         ],
         "buildup": [
-            "Russland hat nach Angaben von {outlet} mehr als {num}.000 Soldaten an der Grenze zur Ukraine zusammengezogen.",
+            "Russland hat nach Angaben von {outlet} mehr als {num}.000 Soldaten an der Grenze zur Ukraine "
+            "zusammengezogen.",
             "Satellitenbilder zeigen Panzer und Artillerie in {region}.",
             "Weitere Truppen wurden {day} nach {region} verlegt.",
             "Der Aufmarsch russischer Streitkräfte an der ukrainischen Grenze geht weiter.",
         ],
-        "titles_talks": ["NATO und Russland verhandeln in {city}", "Kein Durchbruch bei Gesprächen im NATO-Russland-Rat"],
+        "titles_talks": ["NATO und Russland verhandeln in {city}",
+                         "Kein Durchbruch bei Gesprächen im NATO-Russland-Rat"],
         "titles_buildup": ["Russland zieht Truppen an der Grenze zur Ukraine zusammen",
                            "{num}.000 Soldaten an der ukrainischen Grenze"],
         "subj": ["Der Stadtrat", "Die Landesregierung", "Die Zentralbank", "Die Feuerwehr", "Die Aktionäre",
@@ -374,7 +377,8 @@ LANGUAGES: dict[str, dict[str, Any]] = {
         "people": ["Jens Stoltenberg", "Wendy Sherman", "Serguéi Riabkov", "José Manuel Albares"],
         "people2": ["Serguéi Riabkov", "Alexandr Grushkó", "Serguéi Lavrov"],
         "locals": ["Lucía García", "Javier López", "Carmen Sánchez", "Diego Fernández", "Elena Ruiz"],
-        "days": ["el lunes", "el martes", "el miércoles", "el jueves", "el viernes", "este fin de semana", "esta mañana"],
+        "days": ["el lunes", "el martes", "el miércoles", "el jueves", "el viernes", "este fin de semana",
+                 "esta mañana"],
         "talks": [
             "Representantes de la OTAN y Rusia se reunieron {day} en {city} para mantener conversaciones.",
             "El Consejo OTAN-Rusia se reunió por primera vez desde 2019.",
@@ -386,21 +390,25 @@ LANGUAGES: dict[str, dict[str, Any]] = {
             "Nuevas tropas fueron desplegadas {day} cerca de la frontera.",
         ],
         "titles_talks": ["La OTAN y Rusia negocian en {city}", "Sin avances en el Consejo OTAN-Rusia"],
-        "titles_buildup": ["Rusia concentra tropas en la frontera con Ucrania", "{num}.000 soldados rusos junto a Ucrania"],
+        "titles_buildup": ["Rusia concentra tropas en la frontera con Ucrania",
+                           "{num}.000 soldados rusos junto a Ucrania"],
         "subj": ["El ayuntamiento", "Los vecinos", "El banco central", "Los bomberos", "El club de fútbol",
                  "Investigadores de la universidad", "El ministerio de sanidad", "Los agricultores",
                  "La compañía ferroviaria", "Los organizadores del festival"],
         "verb": ["aprobó", "aplazó", "criticó", "celebró", "anunció", "rechazó", "presentó", "prorrogó", "canceló"],
-        "obj": ["un nuevo presupuesto para las escuelas", "la reforma del viejo puente", "la construcción de un estadio",
+        "obj": ["un nuevo presupuesto para las escuelas", "la reforma del viejo puente",
+                "la construcción de un estadio",
                 "el horario de verano", "una subida de tipos", "una exposición de mapas antiguos",
                 "la campaña de vacunación", "la previsión de la cosecha", "los nuevos carriles bici"],
-        "mod": ["{day}", "tras un largo debate", "en {city}", "pese a las fuertes lluvias", "por tercer año consecutivo",
+        "mod": ["{day}", "tras un largo debate", "en {city}", "pese a las fuertes lluvias",
+                "por tercer año consecutivo",
                 "ante el aumento de los costes", "antes de las fiestas", "tras las quejas de los vecinos"],
         "context": ["{local} dijo que la decisión afecta a miles de hogares.", "La cifra subió un {num} %.",
                     "«Lo esperábamos», dijo {local}."],
         "months": ["marzo", "abril", "mayo", "septiembre"],
     },
 }
+# fmt: on
 TOPICS = ("talks", "buildup", "both", "other")
 
 
@@ -592,7 +600,9 @@ class Service:
 
     def check(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.proc.returncode}; last lines of {self.log}:\n{self.tail()}")
+            raise BenchError(
+                f"{self.name} exited with {self.proc.returncode}; last lines of {self.log}:\n{self.tail()}"
+            )
 
     def stop(self, timeout: float = 60.0) -> None:
         if not self.alive():
@@ -673,6 +683,7 @@ def cpu_report(start: Snapshot, end: Snapshot, articles: int) -> dict[str, Any]:
             "cpu_s_per_1000": round(used * 1000 / articles, 3) if articles else None,
             "cores_busy": round(used / wall, 2) if wall > 0 else None,
         }
+
     def idle(times: Any) -> float:
         return float(times.idle + getattr(times, "iowait", 0.0))
 
@@ -723,11 +734,29 @@ def machine_context(settings: Any, watched: Watched) -> dict[str, Any]:
                 busiest.append({"pid": proc.pid, "name": proc.info["name"], "cpu_percent": busy})
     busiest.sort(key=lambda item: -item["cpu_percent"])
     packages = {}
-    for package in ("faust-streaming", "aiokafka", "kafka-python", "elasticsearch", "pydantic", "py3langid",
-                    "pyahocorasick"):
+    for package in (
+        "faust-streaming",
+        "aiokafka",
+        "kafka-python",
+        "elasticsearch",
+        "pydantic",
+        "py3langid",
+        "pyahocorasick",
+    ):
         with suppress(Exception):
             packages[package] = version(package)
+    try:
+        from kafka.record.util import crc32c_c  # kafka-python's optional C CRC-32C (package `crc32c`)
+    except ImportError:
+        crc32c_c = None
+    git: dict[str, Any] = {}
+    with suppress(Exception):
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+        git = {"head": head.stdout.strip(), "uncommitted": [line[3:] for line in status.stdout.splitlines()]}
     return {
+        "git": git,
+        "kafka_python_c_crc32c": crc32c_c is not None,
         "cpu_model": model,
         "logical_cores": psutil.cpu_count(logical=True),
         "physical_cores": psutil.cpu_count(logical=False),
@@ -787,8 +816,9 @@ class Cluster:
     def produce(self, topic: str, records: Iterable[tuple[bytes, bytes]], advance: Callable[[int], None]) -> int:
         from kafka import KafkaProducer
 
-        producer = KafkaProducer(**self.kafka_config, acks="all", linger_ms=20, batch_size=512 * 1024,
-                                 max_request_size=8 * 1024 * 1024)
+        producer = KafkaProducer(
+            **self.kafka_config, acks="all", linger_ms=20, batch_size=512 * 1024, max_request_size=8 * 1024 * 1024
+        )
         sent = 0
         for key, value in records:
             producer.send(topic, key=key, value=value)
@@ -865,13 +895,18 @@ class Run:
         return self.prefix.rstrip(".")
 
     def env(self, **extra: str) -> dict[str, str]:
-        return dict(os.environ) | {
-            "NEWSWATCH_TOPIC_PREFIX": self.prefix,
-            "NEWSWATCH_INDEX_ALIAS": self.alias,
-            "NEWSWATCH_STATE_DIR": str(self.workdir / "state"),
-            "NEWSWATCH_LOG_LEVEL": "WARNING",
-            "NEWSWATCH_LOG_JSON": "false",
-        } | extra
+        return (
+            dict(os.environ)
+            | {
+                "NEWSWATCH_TOPIC_PREFIX": self.prefix,
+                "NEWSWATCH_INDEX_ALIAS": self.alias,
+                "NEWSWATCH_STATE_DIR": str(self.workdir / "state"),
+                "NEWSWATCH_LOG_LEVEL": "WARNING",
+                "NEWSWATCH_LOG_JSON": "false",
+            }
+            | extra
+            | self.bench.args.service_env
+        )
 
     def service(self, name: str, command: str, **extra: str) -> Service:
         profile = None
@@ -1432,34 +1467,62 @@ def print_report(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any],
         table.add_column(column, justify="right" if column not in ("figure", "") else "left")
     if runs.get("streams"):
         each = ", ".join(f"{r['articles_per_s']:,.0f}" for r in runs["streams"])
-        table.add_row("Faust stage alone, articles/s", _fmt(summary["streams_articles_per_s"]), each, "≥ 2,000",
-                      verdict("streams_articles_per_s"), f"worker {_fmt(summary['streams_worker_cpu_s_per_1000'])}")
+        table.add_row(
+            "Faust stage alone, articles/s",
+            _fmt(summary["streams_articles_per_s"]),
+            each,
+            "≥ 2,000",
+            verdict("streams_articles_per_s"),
+            f"worker {_fmt(summary['streams_worker_cpu_s_per_1000'])}",
+        )
     if runs.get("indexer"):
         each = ", ".join(f"{r['docs_per_s']:,.0f}" for r in runs["indexer"])
-        table.add_row("indexer alone, documents/s", _fmt(summary["indexer_docs_per_s"]), each, "≥ 1,500",
-                      verdict("indexer_docs_per_s"), f"indexer {_fmt(summary['indexer_cpu_s_per_1000'])}")
+        table.add_row(
+            "indexer alone, documents/s",
+            _fmt(summary["indexer_docs_per_s"]),
+            each,
+            "≥ 1,500",
+            verdict("indexer_docs_per_s"),
+            f"indexer {_fmt(summary['indexer_cpu_s_per_1000'])}",
+        )
         each = ", ".join(f"{r['docs_per_s_index_ops'] or 0:,.0f}" for r in runs["indexer"])
         table.add_row("  (same, from ES index_total)", _fmt(summary["indexer_docs_per_s_index_ops"]), each, "", "", "")
-        table.add_row("  enrichment in-process, articles/CPU-s",
-                      _fmt(summary["enrichment_in_process_articles_per_cpu_s"]), "", "", "", "")
+        table.add_row(
+            "  enrichment in-process, articles/CPU-s",
+            _fmt(summary["enrichment_in_process_articles_per_cpu_s"]),
+            "",
+            "",
+            "",
+            "",
+        )
     if runs.get("latency"):
         for q in ("p50", "p95", "p99"):
             each = ", ".join(_fmt(r["latency_s"][q]) for r in runs["latency"])
             target = "≤ 2.5 s" if q == "p95" else ""
             cpu = ""
             if q == "p50":
-                cpu = (f"worker {_fmt(summary['latency_worker_cpu_s_per_1000'])}, "
-                       f"indexer {_fmt(summary['latency_indexer_cpu_s_per_1000'])}")
-            table.add_row(f"latency raw → searchable {q}, s", _fmt(summary[f"latency_{q}_s"]), each, target,
-                          verdict("latency_p95_s") if q == "p95" else "", cpu)
+                cpu = (
+                    f"worker {_fmt(summary['latency_worker_cpu_s_per_1000'])}, "
+                    f"indexer {_fmt(summary['latency_indexer_cpu_s_per_1000'])}"
+                )
+            table.add_row(
+                f"latency raw → searchable {q}, s",
+                _fmt(summary[f"latency_{q}_s"]),
+                each,
+                target,
+                verdict("latency_p95_s") if q == "p95" else "",
+                cpu,
+            )
     console.print(table)
     for stage, stage_runs in runs.items():
         for i, run in enumerate(stage_runs, 1):
             cpu = run["cpu"]
             parts = [f"{name} {p['cpu_s_per_1000']} ({p['cores_busy']} cores)" for name, p in cpu["processes"].items()]
-            console.print(f"[dim]{stage} run {i}: window {cpu['window_s']} s, machine busy "
-                          f"{cpu['machine_busy_fraction']:.0%} ({cpu['unaccounted_cpu_s']} CPU-s by other "
-                          "processes); CPU s/1,000: " + ", ".join(parts) + "[/dim]")
+            console.print(
+                f"[dim]{stage} run {i}: window {cpu['window_s']} s, machine busy "
+                f"{cpu['machine_busy_fraction']:.0%} ({cpu['unaccounted_cpu_s']} CPU-s by other "
+                "processes); CPU s/1,000: " + ", ".join(parts) + "[/dim]"
+            )
             if stage == "latency":
                 for name, values in run["breakdown_s"].items():
                     console.print(f"[dim]  {name}: p50 {values['p50']} s, p95 {values['p95']} s[/dim]")
@@ -1472,8 +1535,11 @@ def print_report(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any],
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stages", default="streams,indexer,latency",
-                        help="comma-separated subset of streams,indexer,latency (default: all)")
+    parser.add_argument(
+        "--stages",
+        default="streams,indexer,latency",
+        help="comma-separated subset of streams,indexer,latency (default: all)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each stage; the table shows the median")
     parser.add_argument("--articles", type=int, default=20_000, help="articles preloaded for the streams stage")
     parser.add_argument("--documents", type=int, default=20_000, help="tagged records preloaded for the indexer")
@@ -1488,13 +1554,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--es-poll", type=float, default=0.1, help="seconds between count reads (indexer stage)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds a service may take to start")
     parser.add_argument("--stall-timeout", type=float, default=60.0, help="seconds without progress = failure")
-    parser.add_argument("--profile", action="store_true",
-                        help="run the services under pyinstrument (must be installed in the venv); "
-                        "reports go to bench/results/profile-<stage>-<service>.txt")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the services under pyinstrument (must be installed in the venv); "
+        "reports go to bench/results/profile-<stage>-<service>.txt",
+    )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment of the services, for what-if runs (e.g. NEWSWATCH_INDEXER_BATCH_SIZE=1000); repeatable",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's topics, index and state directory")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
     args.stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if any("=" not in item for item in args.service_env):
+        parser.error("--service-env takes NAME=VALUE")
+    args.service_env = dict(item.split("=", 1) for item in args.service_env)
     unknown = set(args.stages) - {"streams", "indexer", "latency"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")

@@ -93,7 +93,7 @@ def prepare_topics(settings: Settings, topics: CollectorTopics) -> int:
 
     admin = KafkaAdminClient(**kafka_python_config(settings))
     try:
-        created = ensure_topics(admin, collector_topic_specs(settings))
+        created = ensure_topics(admin, collector_topic_specs(settings), settings.kafka_replication_factor)
         # A topic created a moment ago may not be in the metadata yet: ask again for a few seconds.
         deadline = time.monotonic() + (settings.request_timeout if created else 0.0)
         while True:

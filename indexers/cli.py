@@ -21,14 +21,12 @@ def register(app: typer.Typer) -> None:
 
 def index_command() -> None:
     """Run the indexer: news.tagged -> Elasticsearch alias `news` (several may run; partitions divide the work)."""
-    from kafka import KafkaAdminClient
-
     from indexers.bootstrap import bootstrap_index, detect_capabilities
     from indexers.service import build_indexer
     from newswatch.cli import load_settings
-    from newswatch.clients import elasticsearch_client, kafka_python_config
+    from newswatch.clients import elasticsearch_client
     from newswatch.observability import ServiceEndpoint, configure_logging
-    from newswatch.topics import Topics, ensure_topics, pipeline_topics
+    from newswatch.topics import Topics, ensure_pipeline_topics
 
     settings = load_settings()
     log = configure_logging("indexer", settings.log_level, settings.log_json)
@@ -43,10 +41,8 @@ def index_command() -> None:
         )
     finally:
         es.close()
-    admin = KafkaAdminClient(**kafka_python_config(settings))
     topics = Topics(settings.topic_prefix)
-    ensure_topics(admin, pipeline_topics(topics))
-    admin.close()
+    ensure_pipeline_topics(settings)
     indexer = build_indexer(settings, log, topics=topics)
     endpoint = ServiceEndpoint("127.0.0.1", settings.indexer_metrics_port, indexer.health).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -90,7 +86,8 @@ def search_command(
         response = es.search(index=settings.index_alias, **body)
     except NotFoundError as exc:
         console.print(
-            f"[red]error:[/red] no index `{settings.index_alias}` yet at {settings.elasticsearch_endpoint}: run the indexer"
+            f"[red]error:[/red] no index `{settings.index_alias}` yet at {settings.elasticsearch_endpoint}: "
+            "run the indexer (`newswatch index`) first"
         )
         raise typer.Exit(1) from exc
     except (ApiError, TransportError) as exc:

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     elasticsearch_password: SecretStr | None = Field(default=None, description="Elasticsearch password.")
     elasticsearch_api_key: SecretStr | None = Field(default=None, description="Elasticsearch API key.")
     elasticsearch_ca_certs: Path | None = Field(default=None, description="CA bundle for Elasticsearch TLS.")
+    kafka_replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description="Replication factor of the topics newswatch creates (3 on a production cluster).",
+    )
     request_timeout: float = Field(default=10.0, gt=0, description="Timeout in seconds of one call to ES/Kafka.")
 
     topic_prefix: str = Field(

@@ -53,9 +53,7 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def pipeline_topics(
-    topics: Topics = Topics(), feed_partitions: int = 12, data_partitions: int = 4
-) -> list[TopicSpec]:
+def pipeline_topics(topics: Topics = Topics(), feed_partitions: int = 12, data_partitions: int = 4) -> list[TopicSpec]:
     return [
         TopicSpec(topics.raw, data_partitions),
         TopicSpec(topics.tagged, data_partitions),
@@ -83,3 +81,16 @@ def ensure_topics(admin, specs: Iterable[TopicSpec], replication_factor: int = 1
         except TopicAlreadyExistsError:
             pass  # another process created it between list and create
     return created
+
+
+def ensure_pipeline_topics(settings) -> list[str]:  # type: ignore[no-untyped-def]
+    """Create every pipeline topic that is missing, with the settings' prefix and replication factor."""
+    from kafka import KafkaAdminClient
+
+    from newswatch.clients import kafka_python_config
+
+    admin = KafkaAdminClient(**kafka_python_config(settings))
+    try:
+        return ensure_topics(admin, pipeline_topics(Topics(settings.topic_prefix)), settings.kafka_replication_factor)
+    finally:
+        admin.close()

@@ -14,17 +14,13 @@ def streams_command(
 ) -> None:
     """Run the Faust worker: news.raw -> language, tags, places, entities, stories -> news.tagged."""
     import faust
-    from kafka import KafkaAdminClient
 
     from newswatch.cli import load_settings
-    from newswatch.clients import kafka_python_config
-    from newswatch.topics import Topics, ensure_topics, pipeline_topics
+    from newswatch.topics import ensure_pipeline_topics
     from streams.app import create_app
 
     settings = load_settings()
-    admin = KafkaAdminClient(**kafka_python_config(settings))
-    ensure_topics(admin, pipeline_topics(Topics(settings.topic_prefix)))
-    admin.close()
+    ensure_pipeline_topics(settings)
     app = create_app(settings, web_port=web_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

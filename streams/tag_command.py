@@ -30,7 +30,7 @@ from streams.tagging.examples import format_report, run_examples
 
 RulesOption = Annotated[
     list[Path] | None,
-    typer.Option("--rules", help="Rule file (YAML); repeat for several. Default: the packaged rules."),
+    typer.Option("--rules", metavar="FILE", help="Rule file (YAML); repeat for several. Default: the packaged rules."),
 ]
 
 
@@ -44,7 +44,8 @@ def register(app: typer.Typer) -> None:
 
 def tag(
     file: Annotated[
-        Path | None, typer.Argument(help="JSON Lines input; stdin when omitted.", exists=True, dir_okay=False)
+        Path | None,
+        typer.Argument(metavar="FILE", help="JSON Lines input; stdin when omitted.", exists=True, dir_okay=False),
     ] = None,
     rules: RulesOption = None,
 ) -> None:

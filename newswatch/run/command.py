@@ -39,21 +39,15 @@ def free_port() -> int:
 
 def prepare_clusters(settings: Settings, say: Callable[[str], None]) -> None:
     """Local stack if needed, then topics and the index: idempotent, as every service also does it."""
-    from kafka import KafkaAdminClient
-
     from indexers.bootstrap import bootstrap_index, detect_capabilities
-    from newswatch.clients import elasticsearch_client, kafka_python_config
+    from newswatch.clients import elasticsearch_client
     from newswatch.observability import configure_logging
     from newswatch.stack.local import LocalStack
-    from newswatch.topics import Topics, ensure_topics, pipeline_topics
+    from newswatch.topics import ensure_pipeline_topics
 
     if settings.uses_local_kafka or settings.uses_local_elasticsearch:
         LocalStack(settings, progress=say).up()
-    admin = KafkaAdminClient(**kafka_python_config(settings))
-    try:
-        created = ensure_topics(admin, pipeline_topics(Topics(settings.topic_prefix)))
-    finally:
-        admin.close()
+    created = ensure_pipeline_topics(settings)
     if created:
         say(f"created topics {', '.join(created)}")
     es = elasticsearch_client(settings)

@@ -184,9 +184,10 @@ def _near(parts: tuple[Evaluator, ...], within: int | str) -> Evaluator:
             if not result:
                 return None
             part_hits.append(result)
+        others = part_hits[1:]
         support: list[Hit] = []
         for anchor in part_hits[0]:
-            close = [[hit for hit in hits if _close(anchor, hit, within)] for hits in part_hits[1:]]
+            close = [_close_to(anchor, hits, within) for hits in others]
             if all(close):
                 support.append(anchor)
                 for hits in close:
@@ -196,19 +197,20 @@ def _near(parts: tuple[Evaluator, ...], within: int | str) -> Evaluator:
     return run
 
 
-def _close(anchor: Hit, hit: Hit, within: int | str) -> bool:
-    if anchor.field != hit.field:
-        return False
+def _close_to(anchor: Hit, hits: Sequence[Hit], within: int | str) -> list[Hit]:
+    """The hits in the same field as `anchor` and in its sentence, or at most `within` words from it.
+
+    Distance is measured between the spans, so a long phrase ("vor dem Hintergrund") is as near as a single
+    word: a hit is close when it starts at most `within` words after the anchor ends and ends at most
+    `within` words before the anchor starts.
+    """
+    field = anchor.field
     if within == SENTENCE:
-        return anchor.sentence == hit.sentence
-    # Distance between the spans, so a long phrase ("vor dem Hintergrund") is as near as a single word.
-    if hit.word > anchor.last_word:
-        gap = hit.word - anchor.last_word
-    elif anchor.word > hit.last_word:
-        gap = anchor.word - hit.last_word
-    else:
-        gap = 0
-    return gap <= within  # type: ignore[operator]  # within is an int here
+        sentence = anchor.sentence
+        return [hit for hit in hits if hit.sentence == sentence and hit.field == field]
+    lowest = anchor.word - within  # type: ignore[operator]  # within is an int here
+    highest = anchor.last_word + within  # type: ignore[operator]
+    return [hit for hit in hits if hit.word <= highest and hit.last_word >= lowest and hit.field == field]
 
 
 def _weighted(concepts: tuple[int, ...], threshold: float) -> Evaluator:

@@ -63,8 +63,19 @@ def _tag_examples(tagger: Tagger, tag_rules: TagRules) -> list[ExampleResult]:
 
 
 def format_report(results: list[ExampleResult], *, verbose: bool = False) -> str:
-    """Failures always, passes only when verbose; ends with a one-line summary."""
-    lines = [result.describe() for result in results if verbose or not result.passed]
+    """One line per rule (passed/total), the failing examples in full, and a summary line.
+
+    With `verbose`, every example is listed under its rule.
+    """
+    lines: list[str] = []
+    groups: dict[tuple[str, str], list[ExampleResult]] = {}
+    for result in results:
+        groups.setdefault((result.tag, result.rule), []).append(result)
+    for (tag, rule), group in groups.items():
+        passed = sum(result.passed for result in group)
+        verdict = "ok  " if passed == len(group) else "FAIL"
+        lines.append(f"{verdict} {tag} {rule}: {passed}/{len(group)} examples")
+        lines.extend(f"     {result.describe()}" for result in group if verbose or not result.passed)
     failed = sum(not result.passed for result in results)
     tags = len({result.tag for result in results})
     lines.append(f"{len(results) - failed}/{len(results)} examples passed across {tags} tags; {failed} failed")

@@ -64,8 +64,10 @@ class TagDecision:
 class TaggingResult:
     """The tagger's answer for one article.
 
-    `tags` lists the applied tags; `scores` has every tag the rules know (0 when nothing matched);
-    `evidence` has the evidence of the applied tags; `decisions` explains every tag, applied or not.
+    `tags` lists the applied tags; `scores` has every tag the rules know (0 when nothing matched, so a
+    near miss keeps its score); `evidence` has the evidence of the applied tags; `decisions` explains every
+    tag, applied or not - with evidence for the tags that were not applied too when the tagger was asked
+    to `explain`.
     """
 
     lang: str

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 
@@ -160,7 +159,6 @@ def _normalize_by_segments(text: str) -> Normalized:
 # whitespace, or at a line break. The pattern starts with a character class (no alternation) so the regex
 # engine can skip ahead fast; a candidate not followed by whitespace ("2.5", "u.s.") is dropped below.
 _SENTENCE_END_RE = re.compile(r"[.!?\n][.!?\"'»”“)\]\n]*\s*")
-_WORD_GAP_RE = re.compile(r"\s+")
 
 # Folded abbreviations (several languages) after which a full stop rarely ends the sentence.
 _ABBREVIATIONS = frozenset(
@@ -197,12 +195,3 @@ def sentence_starts(folded: str) -> list[int]:
 def _is_abbreviation(word: str) -> bool:
     word = word.lstrip("(\"'«“").rsplit(".", 1)[-1]  # "u.s" -> "s"
     return 0 < len(word) <= 2 or word in _ABBREVIATIONS
-
-
-def word_starts(folded: str) -> list[int]:
-    """Start offsets of the whitespace-separated words (dashes were folded to spaces), for word distances."""
-    return [0, *(match.end() for match in _WORD_GAP_RE.finditer(folded))]
-
-
-def sentence_index(starts: list[int], position: int) -> int:
-    return bisect_right(starts, position) - 1

@@ -22,6 +22,12 @@ The format (the packaged files in ``streams/rules/`` are worked examples)::
       - {id: sport-report, scope: document, when: {weighted: [sport], threshold: 3}, examples: {...}}
     examples: {match: [...], no_match: [...]}   # whole-tag examples (text, or {title, text})
 
+Conditions (``when``, ``require``, patterns): a concept or pattern name; a list (all of them); or a mapping
+of operators, all of which must hold - ``all: [...]``, ``any: [...]``, ``not: [...]`` (none of them may hold
+in the scope), ``near: [a, b, ...]`` with ``within: N`` words of the first or ``within: sentence``, and
+``weighted: [concepts]`` with ``threshold: X`` (the distinct matched terms' weights add up to X). Term
+syntax: `streams.tagging.terms`.
+
 Every error names the file, the rule (or concept), the field and the reason.
 """
 

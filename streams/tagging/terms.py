@@ -3,19 +3,21 @@
 A term is one word or a phrase of words, matched case-, diacritics- and Unicode-insensitively
 (see `normalize`). Each word may carry one modifier:
 
-=============  ===============================================================================
-``troops``     the whole word exactly
-``troop*``     prefix: any continuation inside the word (troops, troopships)
-``*truppen``   suffix: the word may start earlier (Grenztruppen, Bodentruppen)
-``*aufmarsch*`` infix: anywhere inside a word (Truppenaufmarsches)
-``войск~``     stem plus one of the inflection endings of the term's language (войска, войсками)
-``19##``       each ``#`` is one digit (1968, 1991 - not 19 or 190000)
-=============  ===============================================================================
+================  ============================================================================
+``troops``        the whole word exactly
+``troop*``        prefix: any continuation inside the word (troops, troopships)
+``*truppen``      suffix: the word may start earlier (Grenztruppen, Bodentruppen)
+``*aufmarsch*``   infix: anywhere inside a word (Truppenaufmarsches)
+``войск~``        stem plus one of the inflection endings of the term's language (войска, войсками)
+``19##``          each ``#`` is one digit (1968, 1991 - not 19 or 190000)
+================  ============================================================================
 
-A phrase (``security guarantees``, ``гаранти* безопасности``) matches its words in order, separated
-only by spaces or punctuation that does not end a sentence. ``^2.5`` at the end sets the term's weight
-(default 1), as in Lucene queries. The mapping form ``{term: US, case: exact}`` also requires the
-original text to have exactly that case (``US`` the country, not ``us`` the pronoun).
+A phrase (``security guarantees``, ``гаранти* безопасности``) matches its words in order, separated by a
+space, a hyphen or a spaced dash ("NATO-Russia", "Россия — НАТО"), but not across a comma or a sentence end.
+Punctuation inside a term is ignored like in the text: ``u.s.`` matches "U.S." and ``l'otan`` "l’OTAN".
+``^2.5`` at the end sets the term's weight (default 1), as in Lucene queries. The mapping form
+``{term: US, case: exact}`` also requires the original text to have exactly that case (``US`` the country,
+not ``us`` the pronoun).
 """
 
 from __future__ import annotations
