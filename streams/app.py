@@ -95,6 +95,10 @@ def create_app(
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=500,
+        # A killed worker's partitions move after the session times out: 60 s by default is a minute
+        # of silence on the watch floor; 15 s still tolerates a busy 2-core machine.
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
         producer_acks=-1,
         # ~35 records per article (news.tagged + the seen/stories changelogs): batch them. 10 ms of

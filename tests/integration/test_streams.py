@@ -99,7 +99,9 @@ def test_articles_are_enriched_and_a_poison_record_is_dead_lettered(
     topics = Topics(f"{unique_name}.")
     seed = article(1, title=SEED_TITLE, summary="", text=SEED_TEXT)
     wire_copy = article(2, title="NATO, Russia meet for first council talks in two years", summary="", text=SEED_TEXT)
-    other = article(3, title="Storm closes ferry routes", summary="", text="Ferries between the islands stopped running.")
+    other = article(
+        3, title="Storm closes ferry routes", summary="", text="Ferries between the islands stopped running."
+    )
     records = [(a.id.encode(), encode(a)) for a in (seed, wire_copy, other)]
     records.insert(1, (b"poison", b"this is not json"))
     records.append((seed.id.encode(), encode(seed)))  # an exact duplicate: dropped
@@ -135,7 +137,7 @@ def test_sigkill_mid_stream_loses_nothing(settings: Settings, worker: Worker, un
     assert len(partial) >= 100
     worker.kill(signal.SIGKILL)
     worker.start()
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     ids: set[str] = set()
     while len(ids) < len(articles) and time.monotonic() < deadline:
         values = collect(settings, topics.tagged, len(articles) * 2, timeout=5)
