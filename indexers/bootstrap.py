@@ -72,3 +72,20 @@ def bootstrap_index(
     es.indices.update_aliases(actions=[{"add": {"index": index, "alias": alias, "is_write_index": True}}])
     es.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
     return index
+
+
+def bootstrap_from_settings(settings: Any, log: Any) -> str:
+    """Detect the cluster's capabilities and set up the template, index and alias the settings name."""
+    from newswatch.clients import elasticsearch_client
+
+    es = elasticsearch_client(settings)
+    try:
+        return bootstrap_index(
+            es,
+            detect_capabilities(es),
+            log,
+            refresh_interval=settings.indexer_refresh_interval,
+            alias=settings.index_alias,
+        )
+    finally:
+        es.close()

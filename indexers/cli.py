@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 out = Console()
@@ -21,26 +22,15 @@ def register(app: typer.Typer) -> None:
 
 def index_command() -> None:
     """Run the indexer: news.tagged -> Elasticsearch alias `news` (several may run; partitions divide the work)."""
-    from indexers.bootstrap import bootstrap_index, detect_capabilities
+    from indexers.bootstrap import bootstrap_from_settings
     from indexers.service import build_indexer
     from newswatch.cli import load_settings
-    from newswatch.clients import elasticsearch_client
     from newswatch.observability import ServiceEndpoint, configure_logging
     from newswatch.topics import Topics, ensure_pipeline_topics
 
     settings = load_settings()
     log = configure_logging("indexer", settings.log_level, settings.log_json)
-    es = elasticsearch_client(settings)
-    try:
-        index = bootstrap_index(
-            es,
-            detect_capabilities(es),
-            log,
-            refresh_interval=settings.indexer_refresh_interval,
-            alias=settings.index_alias,
-        )
-    finally:
-        es.close()
+    index = bootstrap_from_settings(settings, log)
     topics = Topics(settings.topic_prefix)
     ensure_pipeline_topics(settings)
     indexer = build_indexer(settings, log, topics=topics)
@@ -104,7 +94,9 @@ def search_command(
     console.print(f"{total} matching article(s); showing {len(hits)}")
     for hit in hits:
         tags = ",".join(hit.tags) or "-"
-        out.print(f"[bold]{hit.published[:16]}[/bold]  {hit.source}  [cyan]{tags}[/cyan]  [{hit.lang}]")
+        out.print(
+            f"[bold]{hit.published[:16]}[/bold]  {escape(hit.source)}  [cyan]{escape(tags)}[/cyan]  {escape(f'[{hit.lang}]')}"
+        )
         out.print(f"  {hit.title}", markup=False)
         out.print(f"  {hit.url}", markup=False, style="dim")
         if hit.snippet:

@@ -9,32 +9,28 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 from newswatch.settings import Settings
 
 
-def kafka_python_config(settings: Settings) -> dict[str, Any]:
-    """Connection options for kafka-python clients (producer, consumer, admin)."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap.split(","),
-        "security_protocol": settings.kafka_security_protocol,
-        "request_timeout_ms": int(settings.request_timeout * 1000) + 20_000,
-    }
+def _kafka_security(settings: Settings) -> dict[str, Any]:
+    """Security options; kafka-python and aiokafka name them alike."""
+    config: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     if settings.kafka_sasl_mechanism:
         config["sasl_mechanism"] = settings.kafka_sasl_mechanism
         config["sasl_plain_username"] = settings.kafka_sasl_username
         if settings.kafka_sasl_password is not None:
             config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return config
+
+
+def kafka_python_config(settings: Settings) -> dict[str, Any]:
+    """Connection options for kafka-python clients (producer, consumer, admin)."""
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap.split(","),
+        "request_timeout_ms": int(settings.request_timeout * 1000) + 20_000,
+        **_kafka_security(settings),
+    }
 
 
 def aiokafka_config(settings: Settings) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password is not None:
-            config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    return config
+    return {"bootstrap_servers": settings.kafka_bootstrap, **_kafka_security(settings)}
 
 
 def _es_options(settings: Settings) -> dict[str, Any]:

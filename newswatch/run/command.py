@@ -39,8 +39,7 @@ def free_port() -> int:
 
 def prepare_clusters(settings: Settings, say: Callable[[str], None]) -> None:
     """Local stack if needed, then topics and the index: idempotent, as every service also does it."""
-    from indexers.bootstrap import bootstrap_index, detect_capabilities
-    from newswatch.clients import elasticsearch_client
+    from indexers.bootstrap import bootstrap_from_settings
     from newswatch.observability import configure_logging
     from newswatch.stack.local import LocalStack
     from newswatch.topics import ensure_pipeline_topics
@@ -50,18 +49,7 @@ def prepare_clusters(settings: Settings, say: Callable[[str], None]) -> None:
     created = ensure_pipeline_topics(settings)
     if created:
         say(f"created topics {', '.join(created)}")
-    es = elasticsearch_client(settings)
-    try:
-        log = configure_logging("run", "ERROR", json_logs=False)
-        bootstrap_index(
-            es,
-            detect_capabilities(es),
-            log,
-            refresh_interval=settings.indexer_refresh_interval,
-            alias=settings.index_alias,
-        )
-    finally:
-        es.close()
+    bootstrap_from_settings(settings, configure_logging("run", "ERROR", json_logs=False))
 
 
 def start_demo_feeds(log_dir: Path, say: Callable[[str], None]) -> tuple[subprocess.Popen[bytes], Path]:
