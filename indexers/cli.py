@@ -94,9 +94,8 @@ def search_command(
     console.print(f"{total} matching article(s); showing {len(hits)}")
     for hit in hits:
         tags = ",".join(hit.tags) or "-"
-        out.print(
-            f"[bold]{hit.published[:16]}[/bold]  {escape(hit.source)}  [cyan]{escape(tags)}[/cyan]  {escape(f'[{hit.lang}]')}"
-        )
+        lang = escape(f"[{hit.lang}]")
+        out.print(f"[bold]{hit.published[:16]}[/bold]  {escape(hit.source)}  [cyan]{escape(tags)}[/cyan]  {lang}")
         out.print(f"  {hit.title}", markup=False)
         out.print(f"  {hit.url}", markup=False, style="dim")
         if hit.snippet:

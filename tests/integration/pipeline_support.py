@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,7 @@ from typing import Any
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
+import httpx
 import psutil
 import yaml
 from elasticsearch import Elasticsearch
@@ -414,9 +416,16 @@ def new_names() -> Names:
     return Names(f"pipeline-{hashlib.sha256(os.urandom(8)).hexdigest()[:10]}")
 
 
-def pipeline_env(names: Names, state_dir: Path, **overrides: str) -> dict[str, str]:
-    """The services' environment: inherited NEWSWATCH_* dropped, then this test's own settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
+def pipeline_env(names: Names, state_dir: Path, drop: Iterable[str] = (), **overrides: str) -> dict[str, str]:
+    """The services' environment: this test's own names, state directory and free ports.
+
+    Inherited alert settings (another rules file, other channels) and a dotenv file are dropped, and
+    so is every variable in ``drop``; the rest (e.g. credentials of an existing cluster) is kept.
+    """
+    dropped = set(drop) | {"NEWSWATCH_ENV_FILE"}
+    env = {
+        k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("NEWSWATCH_ALERTS_")
+    }
     env.update(
         {
             MARKER: names.base,
@@ -436,6 +445,26 @@ def pipeline_env(names: Names, state_dir: Path, **overrides: str) -> dict[str, s
     )
     env.update(overrides)
     return env
+
+
+def shared_stack_env(settings: Settings, names: Names, state_dir: Path, **overrides: str) -> dict[str, str]:
+    """On the shared stack, named as existing clusters: `run` then starts and stops nothing of it, and
+    keeps its logs and Faust's data in this test's own state directory."""
+    return pipeline_env(
+        names,
+        state_dir,
+        NEWSWATCH_KAFKA_BOOTSTRAP_SERVERS=settings.kafka_bootstrap,
+        NEWSWATCH_ELASTICSEARCH_URL=settings.elasticsearch_endpoint,
+        **overrides,
+    )
+
+
+def alerter_healthy(env: dict[str, str]) -> bool:
+    try:
+        url = f"http://127.0.0.1:{env['NEWSWATCH_ALERTS_METRICS_PORT']}/health"
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def write_rules(path: Path, rules: list[dict[str, Any]]) -> Path:
@@ -533,6 +562,26 @@ class PipelineRun:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout)
+
+
+@contextlib.contextmanager
+def running(run: PipelineRun, settings: Settings, names: Names) -> Iterator[PipelineRun]:
+    """Start ``run``; afterwards, whatever happened, stop it, kill every process it left and drop the
+    test's topics and indices."""
+    run.start()
+    try:
+        yield run
+    finally:
+        try:
+            if run.process is not None and run.process.poll() is None:
+                run.stop(timeout=45)
+        except (subprocess.TimeoutExpired, AssertionError):
+            pass
+        finally:
+            leftovers = kill_marked(names.base, run.seen.items())
+            if leftovers:
+                print(f"[pipeline cleanup] killed leftover processes {leftovers}")
+            drop_test_data(settings, names)
 
 
 def kill_marked(marker: str, also: Iterable[tuple[int, float]] = ()) -> list[int]:
