@@ -26,11 +26,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 import httpx
@@ -209,31 +209,78 @@ OTHER = [
 ]
 
 _PLACES = [
-    "Altmark", "Brenholm", "Castelvo", "Dunmore", "Eskerby", "Falmouth Vale", "Grevenrode", "Holtwick",
-    "Iverdale", "Jarnsted", "Kelmscott", "Lindqvist Bay", "Marrowby", "Norhaven", "Oakfield", "Pelsworth",
-    "Quarrington", "Rothwell", "Saltmere", "Thornbury",
+    "Altmark",
+    "Brenholm",
+    "Castelvo",
+    "Dunmore",
+    "Eskerby",
+    "Falmouth Vale",
+    "Grevenrode",
+    "Holtwick",
+    "Iverdale",
+    "Jarnsted",
+    "Kelmscott",
+    "Lindqvist Bay",
+    "Marrowby",
+    "Norhaven",
+    "Oakfield",
+    "Pelsworth",
+    "Quarrington",
+    "Rothwell",
+    "Saltmere",
+    "Thornbury",
 ]
 _TOPICS = [
-    ("council-budget", "{place} council approves budget for new school buildings",
-     "Councillors in {place} approved {n} million for two school buildings and a repaired sports hall."),
-    ("bridge-repair", "Bridge repairs close the main road into {place}",
-     "The main road into {place} will be closed for {n} weeks while engineers replace the bridge deck."),
-    ("book-fair", "{place} book fair draws record crowds",
-     "More than {n} thousand visitors came to the book fair in {place}, organisers said on Sunday."),
-    ("hospital-wing", "New maternity wing opens at {place} hospital",
-     "The hospital in {place} opened a maternity wing with {n} beds and a neonatal unit."),
-    ("jazz-festival", "Jazz festival returns to {place} after a long break",
-     "The {place} jazz festival is back with {n} concerts in parks, churches and the old market hall."),
-    ("river-cleanup", "Volunteers clear tonnes of litter from the river at {place}",
-     "About {n} volunteers spent the weekend clearing litter from the riverbanks near {place}."),
-    ("tram-line", "{place} opens its first tram line",
-     "The first tram line in {place} carried {n} thousand passengers in its opening week."),
-    ("bakery-prize", "{place} bakery wins national bread prize",
-     "A family bakery from {place} won the national bread prize with a rye loaf baked for {n} hours."),
-    ("heat-record", "{place} records its hottest spring day",
-     "Thermometers in {place} reached {n} degrees on Tuesday, the warmest spring day on record there."),
-    ("chess-open", "Teenager wins the {place} chess open",
-     "A sixteen-year-old won the {place} chess open with {n} points from nine rounds."),
+    (
+        "council-budget",
+        "{place} council approves budget for new school buildings",
+        "Councillors in {place} approved {n} million for two school buildings and a repaired sports hall.",
+    ),
+    (
+        "bridge-repair",
+        "Bridge repairs close the main road into {place}",
+        "The main road into {place} will be closed for {n} weeks while engineers replace the bridge deck.",
+    ),
+    (
+        "book-fair",
+        "{place} book fair draws record crowds",
+        "More than {n} thousand visitors came to the book fair in {place}, organisers said on Sunday.",
+    ),
+    (
+        "hospital-wing",
+        "New maternity wing opens at {place} hospital",
+        "The hospital in {place} opened a maternity wing with {n} beds and a neonatal unit.",
+    ),
+    (
+        "jazz-festival",
+        "Jazz festival returns to {place} after a long break",
+        "The {place} jazz festival is back with {n} concerts in parks, churches and the old market hall.",
+    ),
+    (
+        "river-cleanup",
+        "Volunteers clear tonnes of litter from the river at {place}",
+        "About {n} volunteers spent the weekend clearing litter from the riverbanks near {place}.",
+    ),
+    (
+        "tram-line",
+        "{place} opens its first tram line",
+        "The first tram line in {place} carried {n} thousand passengers in its opening week.",
+    ),
+    (
+        "bakery-prize",
+        "{place} bakery wins national bread prize",
+        "A family bakery from {place} won the national bread prize with a rye loaf baked for {n} hours.",
+    ),
+    (
+        "heat-record",
+        "{place} records its hottest spring day",
+        "Thermometers in {place} reached {n} degrees on Tuesday, the warmest spring day on record there.",
+    ),
+    (
+        "chess-open",
+        "Teenager wins the {place} chess open",
+        "A sixteen-year-old won the {place} chess open with {n} points from nine rounds.",
+    ),
 ]
 
 
@@ -423,9 +470,7 @@ def pipeline_env(names: Names, state_dir: Path, drop: Iterable[str] = (), **over
     so is every variable in ``drop``; the rest (e.g. credentials of an existing cluster) is kept.
     """
     dropped = set(drop) | {"NEWSWATCH_ENV_FILE"}
-    env = {
-        k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("NEWSWATCH_ALERTS_")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("NEWSWATCH_ALERTS_")}
     env.update(
         {
             MARKER: names.base,
