@@ -16,6 +16,7 @@ is put back at the configured level once the worker has started (see ``restore_l
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from newswatch.deadletter import DeadLetter
 from newswatch.settings import Settings
 from newswatch.topics import DEADLETTER, RAW, TAGGED, Topics
 from streams.processor import ArticleProcessor, Emit, Reject, Skip
+from streams.story_index import StoryIndex
 
 EVENTS = Counter("newswatch_streams_events_total", "Records handled by the streams stage", ["outcome"])
 PROCESS_SECONDS = Histogram("newswatch_streams_process_seconds", "Enrichment time per article")
@@ -116,8 +118,10 @@ def create_app(
     deadletter = app.topic(names.deadletter, key_serializer="raw", value_serializer="raw")
     # Keyed by article id, like news.raw, so each worker holds the entries of its own partitions.
     seen = app.Table("seen", default=None, key_type=str, value_type=str)
-    # Near-duplicate copies of a story arrive on any partition: every worker needs every band key.
+    # Near-duplicate copies of a story arrive on any partition: every worker needs every story. Only
+    # signatures are persisted; their LSH band keys are derived in memory (see streams.story_index).
     stories = app.GlobalTable("stories", default=None, key_type=str, value_type=str)
+    story_index = StoryIndex()
     state = {"processed": 0, "last_event": 0.0}
 
     @app.agent(raw, concurrency=1)
@@ -127,10 +131,13 @@ def create_app(
             source = f"{message.partition}:{message.offset}"
             started = time.perf_counter()
             try:
-                outcome = processor.process(event.value, source, seen.get, stories.get)
+                story_index.sync(stories, len(stories))
+                outcome = processor.process(
+                    event.value, source, seen.get, functools.partial(story_index.lookup, stories.get)
+                )
                 if isinstance(outcome, Emit):
                     await tagged.send(key=outcome.tagged.id.encode(), value=outcome.tagged.model_dump_json().encode())
-                    for key, value in outcome.story_writes.items():
+                    for key, value in story_index.record(outcome.story_writes).items():
                         stories[key] = value
                     for key, value in outcome.seen_writes.items():
                         seen[key] = value

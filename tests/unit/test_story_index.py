@@ -1,0 +1,54 @@
+"""The in-memory band index finds the same stories as a fully persisted one, and persists only signatures."""
+
+from __future__ import annotations
+
+from streams.neardup import band_keys, link, sketch
+from streams.story_index import StoryIndex
+
+WIRE = (
+    "Senior diplomats from Russia and the thirty allies met in Brussels on Wednesday for the first council "
+    "session in more than two years, discussing Moscow's demands for written security guarantees and the "
+    "troops gathered near the Ukrainian border, officials said after the four-hour meeting."
+)
+COPY = WIRE.replace("officials said after the four-hour meeting.", "a spokesman told reporters afterwards.")
+OTHER = "Heavy snow closed mountain passes in the north on Tuesday and the rail operator cancelled night trains."
+
+
+def test_only_signatures_are_persisted_and_copies_still_link() -> None:
+    table: dict[str, str] = {}
+    index = StoryIndex()
+    first = link("a1", sketch(WIRE), lambda key: index.lookup(table.get, key))
+    persisted = index.record(first.new_entries)
+    assert set(persisted) == {"s:a1"} and len(first.new_entries) > 1
+    table.update(persisted)
+    copy = link("a2", sketch(COPY), lambda key: index.lookup(table.get, key))
+    assert copy.story_id == "a1" and copy.duplicate_of == "a1"
+    other = link("a3", sketch(OTHER), lambda key: index.lookup(table.get, key))
+    assert other.story_id == "a3"
+
+
+def test_a_restarted_worker_rebuilds_the_bands_from_the_table() -> None:
+    table: dict[str, str] = {}
+    writer = StoryIndex()
+    table.update(writer.record(link("a1", sketch(WIRE), lambda key: writer.lookup(table.get, key)).new_entries))
+    restarted = StoryIndex()
+    restarted.sync(table, len(table))
+    assert set(restarted.bands) == set(band_keys(sketch(WIRE)))
+    copy = link("a2", sketch(COPY), lambda key: restarted.lookup(table.get, key))
+    assert copy.story_id == "a1"
+
+
+def test_sync_skips_the_scan_when_nothing_new_arrived() -> None:
+    class CountingTable(dict[str, str]):
+        scans = 0
+
+        def items(self):  # type: ignore[override]
+            CountingTable.scans += 1
+            return super().items()
+
+    table = CountingTable()
+    index = StoryIndex()
+    table.update(index.record(link("a1", sketch(WIRE), lambda key: index.lookup(table.get, key)).new_entries))
+    index.sync(table, len(table))
+    index.sync(table, len(table))
+    assert CountingTable.scans == 0  # its own signature needs no rescan
