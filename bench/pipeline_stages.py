@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import queue
@@ -574,12 +575,12 @@ class Service:
     def __init__(self, name: str, command: str, env: dict[str, str], workdir: Path, profile: Path | None) -> None:
         self.name = name
         self.env = env
-        self.log = workdir / f"{name}.log"
+        self.log = workdir / f"{name.replace(' ', '-')}.log"
         argv = [sys.executable]
         if profile is not None:
             # pyinstrument (not a project dependency: `pip install pyinstrument` into the venv) writes its
             # report when the service exits after SIGTERM.
-            argv += ["-m", "pyinstrument", "-r", "text", "--show-all", "-o", str(profile)]
+            argv += ["-m", "pyinstrument", "-r", "text", "-o", str(profile)]
         self.argv = argv + ["-m", "newswatch.cli", command]
         self.proc: subprocess.Popen[bytes] | None = None
         self.ps: psutil.Process | None = None
@@ -850,26 +851,38 @@ class Cluster:
         return int(stats["_all"]["primaries"].get("indexing", {}).get("index_total", 0))
 
     def clean_up(self, prefix: str, alias: str | None, groups: Iterable[str]) -> list[str]:
-        """Delete the run's topics (every topic with its prefix), consumer groups, index and template."""
-        done: list[str] = []
-        with suppress(Exception):
-            topics = [t for t in self.admin.list_topics() if t.startswith(prefix)]
-            if topics:
-                self.admin.delete_topics(topics, timeout_ms=30_000)
-                done += topics
-        for group in groups:
-            with suppress(Exception):
-                self.admin.delete_consumer_groups([group])
-                done.append(f"group {group}")
+        """Delete the run's topics (every topic with its prefix), consumer groups, index and template.
+
+        Returns what could not be deleted (empty when everything went)."""
+        failed: list[str] = []
+
+        def attempt(what: str, action: Callable[[], Any]) -> None:
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - report it and go on with the rest
+                failed.append(f"{what}: {type(exc).__name__}: {exc}")
+
+        def topics() -> None:
+            names = [t for t in self.admin.list_topics() if t.startswith(prefix)]
+            if names:
+                self.admin.delete_topics(names, timeout_ms=30_000)
+
+        def consumer_groups() -> None:
+            wanted = set(groups)
+            existing = [g["group_id"] for g in self.admin.list_groups() if g["group_id"] in wanted]
+            if existing:
+                self.admin.delete_groups(existing)
+
+        attempt(f"topics {prefix}*", topics)
+        attempt("consumer groups", consumer_groups)
         if alias:
             # Named, never wildcards: Elasticsearch refuses wildcard deletes (action.destructive_requires_name).
-            with suppress(Exception):
-                self.es.indices.delete(index=f"{alias}-v1", ignore_unavailable=True)
-                done.append(f"index {alias}-v1")
-            with suppress(Exception):
-                self.es.indices.delete_index_template(name=f"{alias}-template")
-                done.append(f"template {alias}-template")
-        return done
+            attempt(f"index {alias}-v1", lambda: self.es.indices.delete(index=f"{alias}-v1", ignore_unavailable=True))
+            attempt(
+                f"template {alias}-template",
+                lambda: self.es.options(ignore_status=404).indices.delete_index_template(name=f"{alias}-template"),
+            )
+        return failed
 
     def close(self) -> None:
         with suppress(Exception):
@@ -912,7 +925,7 @@ class Run:
         profile = None
         if self.bench.args.profile:
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            profile = RESULTS.parent / f"profile-{self.stage}-{name}.txt"
+            profile = RESULTS.parent / f"profile-{self.stage}-{name.replace(' ', '-')}.txt"
         svc = Service(name, command, self.env(**extra), self.workdir, profile)
         self.services[name] = svc
         self.bench.watched.services = self.services
@@ -931,7 +944,8 @@ class Run:
             console.print(f"[dim]kept: topics {self.prefix}*, alias {self.alias}, {self.workdir}[/dim]")
             return
         groups = [f"{self.prefix}newswatch-streams", f"{self.prefix}newswatch-indexer"]
-        self.bench.cluster.clean_up(self.prefix, self.alias, groups)
+        for problem in self.bench.cluster.clean_up(self.prefix, self.alias, groups):
+            console.print(f"[yellow]warning:[/yellow] not cleaned up: {problem}")
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -970,9 +984,8 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
     ordered = sorted(values)
 
-    def pick(q: float) -> float:
-        # nearest-rank percentile
-        return ordered[max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))]
+    def pick(q: float) -> float:  # nearest-rank percentile: the smallest value >= q of all values
+        return ordered[min(len(ordered), max(1, math.ceil(q * len(ordered)))) - 1]
 
     return {
         "p50": round(pick(0.50), 4),
@@ -1033,7 +1046,7 @@ def stage_streams(bench: Bench) -> dict[str, Any]:
                 raise BenchError(f"no output after {args.startup_timeout:.0f} s; worker log:\n{worker.tail()}")
             if first is not None and now - last_change > args.stall_timeout:
                 dead = cluster.end_offset_total(topics.deadletter)
-                if count + dead >= total:
+                if count + dead >= total:  # some were dead-lettered: the last output was the end
                     break
                 raise BenchError(f"stalled at {count}/{total} (dead letters: {dead}); worker log:\n{worker.tail()}")
             time.sleep(args.offset_poll)
@@ -1042,7 +1055,9 @@ def stage_streams(bench: Bench) -> dict[str, Any]:
         assert first is not None
         t_first, c_first, start = first
         measured = count - c_first
-        elapsed = end.at - t_first
+        elapsed = last_change - t_first  # first output seen -> last record seen
+        if elapsed <= 0 or measured <= 0:
+            raise BenchError("everything arrived at once: too few records to measure a rate, use more")
         result = {
             "articles": total,
             "raw_mb": round(raw_bytes / 2**20, 1),
@@ -1171,7 +1186,9 @@ def stage_indexer(bench: Bench) -> dict[str, Any]:
         assert first is not None and first_op is not None
         t_first, c_first, start = first
         measured = count - c_first
-        elapsed = end.at - t_first
+        elapsed = last_change - t_first  # first count > 0 -> count == M
+        if elapsed <= 0 or measured <= 0:
+            raise BenchError("everything arrived at once: too few records to measure a rate, use more")
         written_rate = None
         if all_written is not None and all_written[0] > first_op[0]:
             written_rate = round((all_written[1] - first_op[1]) / (all_written[0] - first_op[0]), 1)

@@ -169,7 +169,7 @@ class Indexer:
 
     def _commit(self, records: list[Record]) -> None:
         from kafka import TopicPartition
-        from kafka.errors import CommitFailedError
+        from kafka.errors import CommitFailedError, KafkaError
         from kafka.structs import OffsetAndMetadata
 
         offsets: dict[Any, Any] = {}
@@ -183,6 +183,12 @@ class Indexer:
             # The partitions moved to another indexer during a long outage: it replays them, and the
             # writes are idempotent, so nothing is lost or doubled.
             self.log.warning("commit refused after a rebalance; the new owner will replay", error=str(exc))
+        except KafkaError as exc:
+            # The broker is unreachable (restarting). The batch is in Elasticsearch and the consumer's
+            # position has moved on, so the next successful commit covers these offsets too; until then
+            # a restart replays them (idempotent). Crashing here would only turn a broker restart into
+            # an indexer restart.
+            self.log.warning("offset commit failed; the next commit covers these records", error=str(exc))
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
@@ -238,6 +244,11 @@ def build_indexer(
         isolation_level="read_committed",
         max_poll_records=config.batch_size,
         max_poll_interval_ms=600_000,  # an ES outage holds a batch; don't leave the group for it
+        # kafka-python 3's default session timeout is 45 s: a restarted indexer would wait that long for
+        # the group to drop its killed predecessor before it may read. Heartbeats come from a background
+        # thread, so a held batch (ES outage) does not need a long session.
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
     )
     producer = KafkaProducer(**kafka_config, acks="all", enable_idempotence=True, linger_ms=5)
     return Indexer(consumer=consumer, producer=producer, es=elasticsearch_client(settings), log=log, config=config)

@@ -9,9 +9,9 @@ trap:
 - Faust flushes its producer before every offset commit, so a committed record's output is durable.
 
 Throughput (measured with bench/pipeline_stages.py): the producer lingers 10 ms and batches up to
-256 KB, because every article produces ~35 records (news.tagged plus the tables' changelogs) and
-unbatched sends cost the worker and the broker more than the enrichment itself; and the root logger
-is put back at the configured level once the worker has started (see ``restore_log_level``).
+256 KB, because every article produces several records (news.tagged and the tables' changelogs) and
+unbatched sends cost the worker and the broker more than they need to; and the root logger is put
+back at the configured level once the worker has started (see ``restore_log_level``).
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def create_app(
         broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
         producer_acks=-1,
-        # ~35 records per article (news.tagged + the seen/stories changelogs): batch them. 10 ms of
-        # linger is nothing next to the 2.5 s news.raw -> searchable budget.
+        # Several records per article (news.tagged + the seen/stories changelogs): batch them. 10 ms
+        # of linger is nothing next to the 2.5 s news.raw -> searchable budget.
         producer_linger=0.01,
         producer_max_batch_size=256 * 1024,
         web_enabled=True,

@@ -9,7 +9,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ Progress = Callable[[str], None]
 
 KAFKA_MIN_JAVA = 17  # Kafka 4 brokers need Java 17+
 ES_MIN_JAVA = 17  # Elasticsearch 8.19 runs on 17+ (9.x would need 21+)
+SERVICES = ("kafka", "elasticsearch")
 
 
 class StackError(RuntimeError):
@@ -219,9 +220,15 @@ class LocalStack:
         )
 
     # ---------------------------------------------------------------- down / reset / logs
-    def down(self) -> dict[str, str]:
+    def down(self, services: Collection[str] = SERVICES) -> dict[str, str]:
+        """Stop the named services (default: both); ``up()`` afterwards starts again only what is stopped."""
+        unknown = set(services) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
         outcome: dict[str, str] = {}
         for name, pid_path in (("elasticsearch", self.es.tracked_pid), ("kafka", self.kafka.pid)):
+            if name not in services:
+                continue
             pid_file = PidFile(pid_path)
             proc = pid_file.process()
             if proc is None:

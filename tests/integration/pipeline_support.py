@@ -327,7 +327,6 @@ class FeedServer:
         self.feeds = {feed.path: feed for feed in feeds}
         self.items: list[Item] = []
         self.first_served: dict[str, float] = {}  # url -> time.time() of the first answer that held it
-        self.requests = 0
         self._lock = threading.Lock()
         server = self
 
@@ -407,7 +406,6 @@ class FeedServer:
         else:
             now, wall = time.monotonic(), time.time()
             with self._lock:
-                self.requests += 1
                 visible = [i for i in self.items if i.feed == path and i.due is not None and i.due <= now]
                 visible.sort(key=lambda i: i.due or 0.0, reverse=True)
                 for item in visible:
@@ -524,7 +522,7 @@ class PipelineRun:
 
     env: dict[str, str]
     feeds: Path
-    rules: Path
+    rules: Path | None  # None: the shipped default rules
     log_path: Path
     duration: str = "15m"  # a cap only: tests stop it with SIGTERM when done
     process: subprocess.Popen[bytes] | None = None
@@ -533,7 +531,8 @@ class PipelineRun:
     def start(self) -> PipelineRun:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*CLI, "run", "--feeds", str(self.feeds), "--rules", str(self.rules), "--for", self.duration],
+                [*CLI, "run", "--feeds", str(self.feeds), "--for", self.duration]
+                + (["--rules", str(self.rules)] if self.rules else []),
                 env=self.env,
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
@@ -660,7 +659,12 @@ def kill_marked(marker: str, also: Iterable[tuple[int, float]] = ()) -> list[int
 def documents(es: Elasticsearch, alias: str) -> list[dict[str, Any]]:
     """Every document in the alias (the tests index at most a few hundred)."""
     es.indices.refresh(index=alias)
-    answer = es.search(index=alias, size=5000, query={"match_all": {}}, source=["url", "tags", "title", "source"])
+    answer = es.search(
+        index=alias,
+        size=5000,
+        query={"match_all": {}},
+        source=["url", "tags", "title", "source", "lang", "indexed", "published"],
+    )
     return [hit["_source"] | {"_id": hit["_id"]} for hit in answer["hits"]["hits"]]
 
 
@@ -680,6 +684,23 @@ def alerts(es: Elasticsearch, index: str) -> list[dict[str, Any]]:
     return [hit["_source"] for hit in answer["hits"]["hits"]]
 
 
+def deadletter_count(settings: Settings, names: Names) -> int:
+    """Records on the test's dead-letter topic (it holds no transactions, so offsets count records)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from newswatch.clients import kafka_python_config
+    from newswatch.topics import Topics
+
+    topic = Topics(names.prefix).deadletter
+    consumer = KafkaConsumer(**kafka_python_config(settings))
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends, begins = consumer.end_offsets(partitions), consumer.beginning_offsets(partitions)
+        return sum(ends[tp] - begins[tp] for tp in partitions)
+    finally:
+        consumer.close()
+
+
 def drop_test_data(settings: Settings, names: Names) -> None:
     """Delete this test's topics, consumer groups, indices and template: exact names, all with its prefix."""
     from kafka import KafkaAdminClient
@@ -692,9 +713,9 @@ def drop_test_data(settings: Settings, names: Names) -> None:
             topics = [t for t in admin.list_topics() if t.startswith(names.prefix)]
             if topics:
                 admin.delete_topics(topics)
-            groups = [g for g, _ in admin.list_consumer_groups() if g.startswith(names.prefix)]
+            groups = [g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(names.prefix)]
             if groups:
-                admin.delete_consumer_groups(groups)
+                admin.delete_groups(groups)
         finally:
             admin.close()
     except Exception as exc:  # noqa: BLE001 - cleanup must not hide the test's own failure
