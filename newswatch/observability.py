@@ -19,7 +19,9 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     """JSON lines on stderr (one object per event), with the service name on every line."""
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
     # One line per HTTP request to Elasticsearch would drown the service's own events.
-    logging.getLogger("elastic_transport").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    for noisy in ("elastic_transport", "kafka"):  # per-request and per-connection chatter
+        logging.getLogger(noisy).setLevel(quiet)
     renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

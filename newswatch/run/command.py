@@ -127,7 +127,12 @@ def run_pipeline(
     supervisor.start_all()
     say(f"services started; their logs are in {run_dir / 'logs'}")
     topics = Topics(settings.topic_prefix)
-    consumer = KafkaConsumer(**kafka_python_config(settings))
+    # Short timeouts: while the broker is down the view shows stale figures instead of blocking restarts.
+    consumer = KafkaConsumer(
+        **kafka_python_config(settings) | {"request_timeout_ms": 4000},
+        session_timeout_ms=3000,
+        heartbeat_interval_ms=1000,
+    )
     es = elasticsearch_client(settings)
     reader = SnapshotReader(
         consumer=consumer,

@@ -113,14 +113,22 @@ class SnapshotReader:
         self.alias = alias
         self.alerts_index = alerts_index
         self.collector_metrics_url = collector_metrics_url
+        # The collector's counter restarts at 0 with the collector: carry the total over restarts.
+        self._articles_base = 0.0
+        self._articles_last = 0.0
 
     def read(self) -> Snapshot:
         polls, articles = self._collector_counters()
+        if articles is not None:
+            if articles < self._articles_last:  # the collector was restarted
+                self._articles_base += self._articles_last
+            self._articles_last = articles
         return Snapshot(
             at=time.monotonic(),
             feeds_polled=polls,
-            # The collector's own count: topic offsets also count transaction markers.
-            collected=int(articles) if articles is not None else self._records(self.raw_topic),
+            # The collector's own count (topic offsets would also count transaction markers); kept
+            # after the collector has stopped, for the summary.
+            collected=int(self._articles_base + self._articles_last),
             tagged=self._records(self.tagged_topic),
             indexed=self._count(self.alias),
             tag_counts=self._tag_counts(),
