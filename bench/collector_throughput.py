@@ -201,12 +201,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring, after the first round")
     parser.add_argument("--concurrency", type=int, default=64, help="NEWSWATCH_COLLECTOR_CONCURRENCY")
     parser.add_argument("--modes", default="304,changed,unchanged")
+    parser.add_argument("--output", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
+    results: dict[str, dict[str, float]] = {}
     print(f"one replica, {args.feeds} feeds of {ITEMS} items at interval 1 s, {os.cpu_count()} CPUs")
     row = "{:<10} {:>9} {:>10} {:>12} {:>10} {:>9} {:>10}"
     print(row.format("mode", "polls/s", "served/s", "CPU ms/poll", "CPU cores", "txn/s", "articles/s"))
     for mode in args.modes.split(","):
         figures = run_mode(mode, args.feeds, args.seconds, args.warmup, args.concurrency)
+        results[mode] = figures
         print(
             row.format(
                 mode,
@@ -219,6 +222,9 @@ def main() -> None:
             ),
             flush=True,
         )
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps({"feeds": args.feeds, "cpus": os.cpu_count(), "modes": results}, indent=2))
 
 
 if __name__ == "__main__":

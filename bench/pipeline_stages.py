@@ -75,7 +75,12 @@ from newswatch.schema import Article, Source, encode
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pipeline_stages.json"
-TARGETS = {"streams_articles_per_s": 2000.0, "indexer_docs_per_s": 1500.0, "latency_p95_s": 2.5}
+TARGETS = {
+    "streams_articles_per_s": 2000.0,
+    "indexer_docs_per_s": 1500.0,
+    "endtoend_articles_per_s": 1000.0,
+    "latency_p95_s": 2.5,
+}
 
 # Wide enough for the table when the output is not a terminal (a log file, CI).
 console = Console(width=None if sys.stdout.isatty() else 130)
@@ -1078,6 +1083,69 @@ def stage_streams(bench: Bench) -> dict[str, Any]:
         return result
 
 
+def stage_endtoend(bench: Bench) -> dict[str, Any]:
+    """N articles preloaded into news.raw, the Faust worker and the indexer running: raw -> searchable."""
+    from newswatch.topics import Topics
+
+    args, cluster = bench.args, bench.cluster
+    total = args.articles
+    with bench.run("endtoend") as run, progress_bar() as progress:
+        topics = Topics(run.prefix)
+        cluster.create_topics(run.prefix)
+        corpus = Corpus(seed=args.seed + 1, topic_share=args.topic_share)
+        values = [(made.id.encode(), encode(made)) for made in (corpus.article()[1] for _ in range(total))]
+        task = progress.add_task(f"preload {topics.raw}", total=total, note="")
+        cluster.produce(topics.raw, values, lambda n: progress.advance(task, n))
+        del values
+        indexer = run.indexer().start()
+        worker = run.streams_worker().start()
+        launched = time.perf_counter()
+        task = progress.add_task(f"news.raw -> searchable in {run.alias}", total=total, note="starting")
+        first: tuple[float, int, Snapshot] | None = None
+        last_change, last_count, count = launched, 0, 0
+        while True:
+            worker.check()
+            indexer.check()
+            count = cluster.count(run.alias)
+            now = time.perf_counter()
+            if count and first is None:
+                first = (now, count, snapshot(bench.watched))
+            if count != last_count:
+                last_change, last_count = now, count
+            rate = (count - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
+            progress.update(task, completed=count, note=f"{rate:,.0f}/s" if first else "starting")
+            if count >= total:
+                break
+            if first is None and now - launched > args.startup_timeout:
+                raise BenchError(f"nothing searchable after {args.startup_timeout:.0f} s; worker log:\n{worker.tail()}")
+            if first is not None and now - last_change > args.stall_timeout:
+                dead = cluster.end_offset_total(topics.deadletter)
+                if count + dead >= total:
+                    break
+                raise BenchError(f"stalled at {count}/{total}; worker log:\n{worker.tail()}")
+            time.sleep(args.es_poll)
+        end = snapshot(bench.watched)
+        assert first is not None
+        t_first, c_first, start = first
+        measured = count - c_first
+        elapsed = last_change - t_first
+        if elapsed <= 0 or measured <= 0:
+            raise BenchError("everything arrived at once: too few records to measure a rate, use more")
+        result = {
+            "articles": total,
+            "startup_s": round(t_first - launched, 2),
+            "measured_records": measured,
+            "measured_s": round(elapsed, 3),
+            "articles_per_s": round(measured / elapsed, 1),
+            "searchable": count,
+            "dead_letters": cluster.end_offset_total(topics.deadletter),
+            "cpu": cpu_report(start, end, measured),
+        }
+        worker.stop()
+        indexer.stop()
+        return result
+
+
 # =====================================================================================================
 # Stage 2: the indexer alone
 # =====================================================================================================
@@ -1444,6 +1512,10 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         summary["enrichment_in_process_articles_per_cpu_s"] = _median(
             runs["indexer"], "enrichment_in_process", "articles_per_cpu_s"
         )
+    if runs.get("endtoend"):
+        summary["endtoend_articles_per_s"] = _median(runs["endtoend"], "articles_per_s")
+    if runs.get("endtoend"):
+        summary["endtoend_articles_per_s"] = _median(runs["endtoend"], "articles_per_s")
     if runs.get("latency"):
         for q in ("p50", "p95", "p99"):
             summary[f"latency_{q}_s"] = _median(runs["latency"], "latency_s", q)
@@ -1459,6 +1531,8 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         met["streams_articles_per_s"] = summary["streams_articles_per_s"] >= TARGETS["streams_articles_per_s"]
     if summary.get("indexer_docs_per_s") is not None:
         met["indexer_docs_per_s"] = summary["indexer_docs_per_s"] >= TARGETS["indexer_docs_per_s"]
+    if summary.get("endtoend_articles_per_s") is not None:
+        met["endtoend_articles_per_s"] = summary["endtoend_articles_per_s"] >= TARGETS["endtoend_articles_per_s"]
     if summary.get("latency_p95_s") is not None:
         met["latency_p95_s"] = summary["latency_p95_s"] <= TARGETS["latency_p95_s"] and not summary["latency_missing"]
     summary["targets"] = TARGETS
@@ -1512,6 +1586,16 @@ def print_report(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any],
             "",
             "",
         )
+    if runs.get("endtoend"):
+        each = ", ".join(f"{r['articles_per_s']:,.0f}" for r in runs["endtoend"])
+        table.add_row(
+            "end to end (news.raw -> searchable), articles/s",
+            _fmt(summary["endtoend_articles_per_s"]),
+            each,
+            "≥ 1,000",
+            verdict("endtoend_articles_per_s"),
+            "",
+        )
     if runs.get("latency"):
         for q in ("p50", "p95", "p99"):
             each = ", ".join(_fmt(r["latency_s"][q]) for r in runs["latency"])
@@ -1555,7 +1639,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stages",
         default="streams,indexer,latency",
-        help="comma-separated subset of streams,indexer,latency (default: all)",
+        help="comma-separated subset of streams,indexer,endtoend,latency (default: streams,indexer,latency)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each stage; the table shows the median")
     parser.add_argument("--articles", type=int, default=20_000, help="articles preloaded for the streams stage")
@@ -1591,7 +1675,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if any("=" not in item for item in args.service_env):
         parser.error("--service-env takes NAME=VALUE")
     args.service_env = dict(item.split("=", 1) for item in args.service_env)
-    unknown = set(args.stages) - {"streams", "indexer", "latency"}
+    unknown = set(args.stages) - {"streams", "indexer", "endtoend", "latency"}
     if unknown:
         parser.error(f"unknown stage(s): {', '.join(sorted(unknown))}")
     return args
@@ -1621,7 +1705,12 @@ def main(argv: list[str] | None = None) -> int:
     context = machine_context(settings, watched)
     started = datetime.now(UTC)
     runs: dict[str, list[dict[str, Any]]] = {}
-    stage_functions = {"streams": stage_streams, "indexer": stage_indexer, "latency": stage_latency}
+    stage_functions = {
+        "streams": stage_streams,
+        "indexer": stage_indexer,
+        "endtoend": stage_endtoend,
+        "latency": stage_latency,
+    }
     try:
         for repeat in range(args.repeat):
             for stage in args.stages:
