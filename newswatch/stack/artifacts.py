@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from collections.abc import Callable
 from importlib import resources
@@ -40,12 +41,18 @@ def _run_maven(maven: str, args: list[str], progress: Progress, what: str) -> No
     assert proc.stdout is not None
     errors: list[str] = []
     count = 0
+    reported = time.monotonic()
     for line in proc.stdout:
         if (match := _DOWNLOADED.search(line)) is not None:
             count += 1
-            progress(f"{what}: downloaded {count} files (last: {match.group(1)})")
+            # Hundreds of small files: one line every few seconds says it is moving without flooding.
+            if time.monotonic() - reported >= 3.0 or match.group(1).endswith(".zip"):
+                progress(f"{what}: {count} files downloaded (now: {match.group(1)})")
+                reported = time.monotonic()
         elif line.startswith("[ERROR]"):
             errors.append(line.rstrip())
+    if count:
+        progress(f"{what}: {count} files downloaded")
     if proc.wait() != 0:
         detail = "\n".join(errors[:8]) or "(Maven printed no [ERROR] line)"
         raise ArtifactError(f"Maven failed to fetch {what}:\n{detail}")
