@@ -44,8 +44,9 @@ def prepare_clusters(settings: Settings, say: Callable[[str], None]) -> None:
     from newswatch.stack.local import LocalStack
     from newswatch.topics import ensure_pipeline_topics
 
-    if settings.uses_local_kafka or settings.uses_local_elasticsearch:
-        LocalStack(settings, progress=say).up()
+    for status in LocalStack(settings, progress=say).up():
+        facts = ", ".join(f"{key}={value}" for key, value in (status.probe.facts if status.probe else {}).items())
+        say(f"{status.name} ({status.mode}, {status.endpoint}) healthy: {facts}")
     created = ensure_pipeline_topics(settings)
     if created:
         say(f"created topics {', '.join(created)}")
