@@ -1462,6 +1462,8 @@ def _latency_breakdown(es: Any, alias: str, poller: SearchPoller) -> dict[str, A
     TaggedArticle) and ``indexed`` (the indexer built the bulk request, just before sending it)."""
     ids = list(poller.found)
     to_worker, worker_to_bulk, bulk_to_searchable = [], [], []
+    first_sent = min(poller.sent_at.values(), default=0.0)
+    buckets: dict[int, list[tuple[float, float]]] = {}  # 5 s of send time -> (worker lag, latency)
     for chunk_start in range(0, len(ids), 5000):
         chunk = ids[chunk_start : chunk_start + 5000]
         response = es.search(
@@ -1473,12 +1475,26 @@ def _latency_breakdown(es: Any, alias: str, poller: SearchPoller) -> dict[str, A
             to_worker.append(processed - sent)
             worker_to_bulk.append(indexed - processed)
             bulk_to_searchable.append(found - indexed)
+            buckets.setdefault(int((sent - first_sent) // 5), []).append((processed - sent, found - sent))
+    # Over time: a steady lag and a growing backlog (the worker slower than the rate) look alike in the
+    # percentiles but not here.
+    timeline = [
+        {
+            "from_s": 5 * bucket,
+            "articles": len(pairs),
+            "worker_lag_p50_s": percentiles([lag for lag, _ in pairs])["p50"],
+            "latency_p50_s": percentiles([total for _, total in pairs])["p50"],
+            "latency_max_s": percentiles([total for _, total in pairs])["max"],
+        }
+        for bucket, pairs in sorted(buckets.items())
+    ]
     return {
         "breakdown_s": {
             "send -> processed by the worker": percentiles(to_worker),
             "processed -> bulk request built": percentiles(worker_to_bulk),
             "bulk request -> searchable (bulk + refresh + poll)": percentiles(bulk_to_searchable),
-        }
+        },
+        "timeline_5s": timeline,
     }
 
 
@@ -1627,6 +1643,8 @@ def print_report(runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any],
             if stage == "latency":
                 for name, values in run["breakdown_s"].items():
                     console.print(f"[dim]  {name}: p50 {values['p50']} s, p95 {values['p95']} s[/dim]")
+                lags = " ".join(f"{b['worker_lag_p50_s']:.2f}" for b in run["timeline_5s"])
+                console.print(f"[dim]  worker lag p50 per 5 s of sending: {lags}[/dim]")
     console.print(
         f"[dim]machine: {context['logical_cores']} logical cores ({context['cpu_model']}), "
         f"{context['memory_gb']} GB; load at start {context['load_average_at_start']}; "

@@ -236,7 +236,6 @@ def build_indexer(
     )
     kafka_config = kafka_python_config(settings)
     consumer = KafkaConsumer(
-        source_topic,
         **kafka_config,
         group_id=group_id,
         enable_auto_commit=False,
@@ -250,5 +249,11 @@ def build_indexer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
     )
+    # Subscribe only once the topic's partitions are in the metadata: kafka-python can otherwise join
+    # the group with an empty assignment for a just-created topic and keep it until the next rebalance.
+    deadline = time.monotonic() + 30
+    while not consumer.partitions_for_topic(source_topic) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    consumer.subscribe([source_topic])
     producer = KafkaProducer(**kafka_config, acks="all", enable_idempotence=True, linger_ms=5)
     return Indexer(consumer=consumer, producer=producer, es=elasticsearch_client(settings), log=log, config=config)
