@@ -30,8 +30,12 @@ Stages
    means "searchable" as an analyst would see it (a ``GET``/``mget`` would not do: they are
    real-time and see unrefreshed documents; nor is ``_refresh`` ever called, which would force
    visibility). Latency = time of the poll response that first returned the id - send time:
-   conservative by at most one poll interval plus one round trip. The documents' own ``processed``
-   (worker) and ``indexed`` (indexer, just before the bulk) times split it into stages.
+   conservative by at most one poll interval plus one round trip. The broker's acknowledgement of
+   each send and the documents' own ``processed`` (worker) and ``indexed`` (indexer, just before the
+   bulk) times split it into stages; a per-5-s timeline of the worker's lag goes into the JSON.
+
+``endtoend`` (not in the default set; ``bench/pipeline.py`` runs it): N articles preloaded into
+``<prefix>news.raw``, a worker and an indexer started; articles/s from the first count > 0 to count == N.
 
 CPU: ``psutil`` user+system seconds of each subprocess (and of Kafka, Elasticsearch and this
 script), over each stage's measured window, per 1,000 articles. The machine context (cores, CPU,
@@ -714,7 +718,7 @@ def cpu_report(start: Snapshot, end: Snapshot, articles: int) -> dict[str, Any]:
         "machine_busy_fraction": round(busy_s / total_s, 3) if total_s > 0 else None,
         # CPU the watched processes do not account for: other programs (tests run by colleagues,
         # short-lived processes that came and went inside the window) and the kernel.
-        "unaccounted_cpu_s": round(busy_s - watched_s, 2),
+        "unaccounted_cpu_s": round(max(0.0, busy_s - watched_s), 2),  # < 0 is sampling noise
         "other_busy_processes": others[:8],
     }
 
@@ -1395,6 +1399,7 @@ def stage_latency(bench: Bench) -> dict[str, Any]:
         warmup_s = time.perf_counter() - launched
         time.sleep(2.0)  # let the services go idle after the warm-up
 
+        acked: dict[str, float] = {}  # id -> time the broker acknowledged the send (producer thread)
         poller = SearchPoller(cluster.es, run.alias, args.poll_interval)
         poller.start()
         task = progress.add_task(f"send {args.rate:g}/s for {args.duration:g} s", total=total, note="")
@@ -1413,7 +1418,9 @@ def stage_latency(bench: Bench) -> dict[str, Any]:
             fetched = datetime.fromtimestamp(sent_at, UTC)
             value = encode(made.model_copy(update={"fetched": fetched, "published": fetched}))
             poller.expect(made.id, sent_at)
-            producer.send(topics.raw, key=made.id.encode(), value=value)
+            future = producer.send(topics.raw, key=made.id.encode(), value=value)
+            # When Kafka acknowledged it: separates the load generator's own delay from the worker's.
+            future.add_callback(lambda _metadata, article_id=made.id: acked.__setitem__(article_id, time.time()))
             if i % 50 == 49:
                 progress.update(task, completed=i + 1, note=f"send lag max {lag_max * 1000:.0f} ms")
                 progress.update(found_task, completed=len(poller.found), note=f"pending {poller.outstanding()}")
@@ -1433,7 +1440,7 @@ def stage_latency(bench: Bench) -> dict[str, Any]:
         producer.close()
 
         latencies = [poller.found[i] - poller.sent_at[i] for i in poller.found]
-        stages = _latency_breakdown(cluster.es, run.alias, poller)
+        stages = _latency_breakdown(cluster.es, run.alias, poller, acked)
         worker.stop()
         indexer.stop()
         return {
@@ -1457,11 +1464,12 @@ def stage_latency(bench: Bench) -> dict[str, Any]:
         }
 
 
-def _latency_breakdown(es: Any, alias: str, poller: SearchPoller) -> dict[str, Any]:
-    """Split each article's latency with the document's own times: ``processed`` (the worker made the
-    TaggedArticle) and ``indexed`` (the indexer built the bulk request, just before sending it)."""
+def _latency_breakdown(es: Any, alias: str, poller: SearchPoller, acked: dict[str, float]) -> dict[str, Any]:
+    """Split each article's latency with the broker's acknowledgement of the send (``acked``) and the
+    document's own times: ``processed`` (the worker made the TaggedArticle) and ``indexed`` (the
+    indexer built the bulk request, just before sending it)."""
     ids = list(poller.found)
-    to_worker, worker_to_bulk, bulk_to_searchable = [], [], []
+    to_kafka, to_worker, worker_to_bulk, bulk_to_searchable = [], [], [], []
     first_sent = min(poller.sent_at.values(), default=0.0)
     buckets: dict[int, list[tuple[float, float]]] = {}  # 5 s of send time -> (worker lag, latency)
     for chunk_start in range(0, len(ids), 5000):
@@ -1472,6 +1480,8 @@ def _latency_breakdown(es: Any, alias: str, poller: SearchPoller) -> dict[str, A
         for hit in response["hits"]["hits"]:
             sent, found = poller.sent_at[hit["_id"]], poller.found[hit["_id"]]
             processed, indexed = _iso_seconds(hit["_source"]["processed"]), _iso_seconds(hit["_source"]["indexed"])
+            if hit["_id"] in acked:
+                to_kafka.append(acked[hit["_id"]] - sent)
             to_worker.append(processed - sent)
             worker_to_bulk.append(indexed - processed)
             bulk_to_searchable.append(found - indexed)
@@ -1490,6 +1500,7 @@ def _latency_breakdown(es: Any, alias: str, poller: SearchPoller) -> dict[str, A
     ]
     return {
         "breakdown_s": {
+            "send -> acknowledged by Kafka (load generator)": percentiles(to_kafka),
             "send -> processed by the worker": percentiles(to_worker),
             "processed -> bulk request built": percentiles(worker_to_bulk),
             "bulk request -> searchable (bulk + refresh + poll)": percentiles(bulk_to_searchable),
@@ -1528,8 +1539,6 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         summary["enrichment_in_process_articles_per_cpu_s"] = _median(
             runs["indexer"], "enrichment_in_process", "articles_per_cpu_s"
         )
-    if runs.get("endtoend"):
-        summary["endtoend_articles_per_s"] = _median(runs["endtoend"], "articles_per_s")
     if runs.get("endtoend"):
         summary["endtoend_articles_per_s"] = _median(runs["endtoend"], "articles_per_s")
     if runs.get("latency"):

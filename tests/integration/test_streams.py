@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from newswatch.clients import kafka_python_config
 from newswatch.deadletter import DeadLetter
@@ -81,6 +81,7 @@ def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) 
 
 
 def collect(settings: Settings, topic: str, until: int, timeout: float) -> list[bytes]:
+    """Records of ``topic`` from the start: until ``until`` are read or the timeout passes."""
     consumer = KafkaConsumer(topic, **kafka_python_config(settings), auto_offset_reset="earliest")
     values: list[bytes] = []
     deadline = time.monotonic() + timeout
@@ -91,6 +92,24 @@ def collect(settings: Settings, topic: str, until: int, timeout: float) -> list[
     finally:
         consumer.close()
     return values
+
+
+def read_all(settings: Settings, topic: str, timeout: float = 60) -> list[bytes]:
+    """Every record in ``topic`` now: read up to the end offsets, however slow the machine is."""
+    consumer = KafkaConsumer(**kafka_python_config(settings), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        values: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for messages in consumer.poll(timeout_ms=500).values():
+                values += [m.value for m in messages]
+        return values
+    finally:
+        consumer.close()
 
 
 def test_articles_are_enriched_and_a_poison_record_is_dead_lettered(
@@ -145,7 +164,7 @@ def test_sigkill_mid_stream_loses_nothing(settings: Settings, worker: Worker, un
     deadline = time.monotonic() + 180
     ids: set[str] = set()
     while len(ids) < len(articles) and time.monotonic() < deadline:
-        values = collect(settings, topics.tagged, len(articles) * 2, timeout=5)
+        values = read_all(settings, topics.tagged)
         ids = {TaggedArticle.model_validate_json(v).id for v in values}
     assert ids == {a.id for a in articles}
     worker.kill(signal.SIGTERM)
