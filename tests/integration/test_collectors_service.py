@@ -160,7 +160,7 @@ def test_broken_feeds_never_stop_the_others(
         replica = Replica("sturdy", collector_env(prefix), tmp_path, feeds_file)
         try:
             wait_until(lambda: len(raw_articles(prefixed_settings(prefix))) >= 8, 60, f"articles\n{replica.tail()}")
-            wait_until(lambda: replica.metric('newswatch_collector_errors_total{kind="timeout"}') >= 1, 30, "timeout")
+            wait_until(lambda: replica.metric('newswatch_collector_errors_total{kind="timeout"}') >= 1, 60, "timeout")
             # While the hanging feed's first request was pending (10 s read timeout), the good feeds went on.
             hang = server.requests_for("/hang.xml")[0].at
             during = {path: len([r for r in server.requests_for(path, hang) if r.at < hang + 9]) for path in good}
