@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -39,6 +39,7 @@ import yaml
 from elasticsearch import Elasticsearch
 
 from newswatch.settings import Settings
+from tests.integration.http_support import loopback_get_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "newswatch.cli"]
@@ -328,20 +329,8 @@ class FeedServer:
         self.items: list[Item] = []
         self.first_served: dict[str, float] = {}  # url -> time.time() of the first answer that held it
         self._lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server._answer(self)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, thread = loopback_get_server(self._answer)
+        thread.start()
 
     def close(self) -> None:
         self.httpd.shutdown()

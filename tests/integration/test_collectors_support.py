@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -30,6 +30,7 @@ from collectors.kafka_io import read_latest, read_to_end
 from collectors.layout import CollectorTopics
 from newswatch.schema import Article, decode_article
 from newswatch.settings import Settings
+from tests.integration.http_support import loopback_get_server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,20 +89,7 @@ class FeedServer:
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._counter = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server._answer(self)
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.httpd, self.thread = loopback_get_server(self._answer)
 
     def __enter__(self) -> FeedServer:
         self.thread.start()
