@@ -130,7 +130,7 @@ class Settings(BaseSettings):
         "(needs the `rocksdict` package).",
     )
     streams_web_port: int = Field(
-        default=6066, ge=0, le=65535, description="Port of the Faust worker's `/health` and `/metrics`."
+        default=6066, ge=1, le=65535, description="Port of the Faust worker's `/health` and `/metrics`."
     )
 
     # --- indexer ----------------------------------------------------------------------------

@@ -6,7 +6,9 @@ trap:
 - agent concurrency 1: faust 0.15 can commit past an in-flight message above 1;
 - every event is handled inside ``try``: Faust acknowledges an event even when the agent raises, so
   a failure that escaped would silently lose the record. Failures are dead-lettered instead;
-- Faust flushes its producer before every offset commit, so a committed record's output is durable.
+- Faust flushes its producer before every offset commit, so a committed record's output is durable;
+- Faust's consumer is replaced by one that commits only records the agent marked processed (see
+  ``streams.kafka_transport``): Faust 0.15 can commit past records it skipped in a rebalance.
 
 Throughput (measured with bench/pipeline_stages.py): the producer lingers 10 ms and batches up to
 256 KB, because every article produces several records (news.tagged and the tables' changelogs) and
@@ -29,6 +31,7 @@ from prometheus_client import Counter, Histogram, generate_latest
 from newswatch.deadletter import DeadLetter
 from newswatch.settings import Settings
 from newswatch.topics import DEADLETTER, RAW, TAGGED, Topics
+from streams.kafka_transport import NewswatchFaustApp
 from streams.processor import ArticleProcessor, Emit, Reject, Skip
 from streams.story_index import StoryIndex
 
@@ -87,7 +90,7 @@ def create_app(
     # Faust creates only the last level of its datadir (mkdir without parents): on a fresh state
     # directory the worker would die at start with FileNotFoundError.
     datadir.parent.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = NewswatchFaustApp(
         names.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store=settings.streams_store,
@@ -126,6 +129,7 @@ def create_app(
 
     @app.agent(raw, concurrency=1)
     async def enrich_articles(stream: faust.StreamT[bytes]) -> None:
+        consumer = app.consumer
         async for event in stream.events():
             message = event.message
             source = f"{message.partition}:{message.offset}"
@@ -148,6 +152,8 @@ def create_app(
                     await _dead_letter(deadletter, message, outcome)
             except Exception as exc:  # noqa: BLE001 - Faust would ack and lose it; dead-letter instead
                 await _dead_letter(deadletter, message, Reject("stage", f"{type(exc).__name__}: {exc}"))
+            # Only now may this record's offset be committed (see streams.kafka_transport).
+            consumer.mark_processed(message)
             PROCESS_SECONDS.observe(time.perf_counter() - started)
             state["processed"] += 1
             state["last_event"] = time.time()

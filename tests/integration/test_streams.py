@@ -57,6 +57,9 @@ class Worker:
             [sys.executable, "-m", "newswatch.cli", "streams"], env=self.env, stdout=log, stderr=log
         )
 
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
@@ -166,5 +169,11 @@ def test_sigkill_mid_stream_loses_nothing(settings: Settings, worker: Worker, un
     while len(ids) < len(articles) and time.monotonic() < deadline:
         values = read_all(settings, topics.tagged)
         ids = {TaggedArticle.model_validate_json(v).id for v in values}
-    assert ids == {a.id for a in articles}
+    missing = {a.id for a in articles} - ids
+    letters = [DeadLetter.model_validate_json(v) for v in read_all(settings, topics.deadletter)]
+    assert not missing, (
+        f"{len(missing)} articles never reached {topics.tagged}: {sorted(missing)[:5]}; dead letters: "
+        f"{[(d.key, d.error_kind, d.error) for d in letters][:5]}; worker log ends:\n{worker.log_tail()}"
+    )
+    assert letters == []
     worker.kill(signal.SIGTERM)
