@@ -940,8 +940,16 @@ class Run:
         self.bench.watched.services = self.services
         return svc
 
-    def streams_worker(self) -> Service:
-        return self.service("streams worker", "streams", NEWSWATCH_STREAMS_WEB_PORT=str(free_port()))
+    def streams_worker(self, index: int = 0) -> Service:
+        if index == 0:
+            return self.service("streams worker", "streams", NEWSWATCH_STREAMS_WEB_PORT=str(free_port()))
+        # Each further worker gets its own state directory, as a worker on another machine would.
+        return self.service(
+            f"streams worker {index + 1}",
+            "streams",
+            NEWSWATCH_STREAMS_WEB_PORT=str(free_port()),
+            NEWSWATCH_STATE_DIR=str(self.workdir / f"state-{index + 1}"),
+        )
 
     def indexer(self) -> Service:
         return self.service("indexer", "index", NEWSWATCH_INDEXER_METRICS_PORT="0")
@@ -1034,13 +1042,16 @@ def stage_streams(bench: Bench) -> dict[str, Any]:
         if cluster.end_offset_total(topics.raw) < total:
             raise BenchError(f"{topics.raw} holds fewer than {total} records after the preload")
 
-        worker = run.streams_worker().start()
+        workers = [run.streams_worker(index).start() for index in range(args.streams_workers)]
+        worker = workers[0]
         launched = time.perf_counter()
-        task = progress.add_task("streams worker -> news.tagged", total=total, note="starting")
+        label = "streams worker" if len(workers) == 1 else f"{len(workers)} streams workers"
+        task = progress.add_task(f"{label} -> news.tagged", total=total, note="starting")
         first: tuple[float, int, Snapshot] | None = None
         last_change, last_count, count, dead = launched, 0, 0, 0
         while True:
-            worker.check()
+            for running in workers:
+                running.check()
             count = cluster.end_offset_total(topics.tagged)
             now = time.perf_counter()
             if count and first is None:
@@ -1081,9 +1092,11 @@ def stage_streams(bench: Bench) -> dict[str, Any]:
             "tagged_records": count,
             "dead_letters": dead,
             "cpu": cpu_report(start, end, measured),
-            "worker_cpu_total_s": round(worker.cpu() or 0.0, 2),
+            "streams_workers": len(workers),
+            "worker_cpu_total_s": round(sum(running.cpu() or 0.0 for running in workers), 2),
         }
-        worker.stop()
+        for running in workers:
+            running.stop()
         return result
 
 
@@ -1670,6 +1683,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each stage; the table shows the median")
     parser.add_argument("--articles", type=int, default=20_000, help="articles preloaded for the streams stage")
+    parser.add_argument(
+        "--streams-workers",
+        type=int,
+        default=1,
+        help="streams stage: Faust workers sharing news.raw's 4 partitions (default 1)",
+    )
     parser.add_argument("--documents", type=int, default=20_000, help="tagged records preloaded for the indexer")
     parser.add_argument("--rate", type=float, default=200.0, help="latency stage: articles per second")
     parser.add_argument("--duration", type=float, default=60.0, help="latency stage: seconds of steady sending")
