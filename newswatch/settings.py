@@ -129,6 +129,13 @@ class Settings(BaseSettings):
         description="Faust table store: `memory://` (rebuilt from the changelog at start) or `rocksdb://` "
         "(needs the `rocksdict` package).",
     )
+    streams_state_days: float = Field(
+        default=14.0,
+        gt=0,
+        description="Days the streams worker remembers an article (exact duplicates) and a story "
+        "(near-duplicates): its changelog topics are compacted and also cleaned by time, so state and "
+        "restart time stay bounded. Applies to changelog topics when they are created.",
+    )
     streams_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the Faust worker's `/health` and `/metrics`."
     )

@@ -78,6 +78,24 @@ def _broker_credentials(settings: Settings) -> dict[str, Any]:
     }
 
 
+def state_topic_config(settings: Settings) -> dict[str, str]:
+    """Changelog topics that are compacted *and* cleaned by time, so the tables do not grow forever.
+
+    Without it every article id and story ever seen stays in the worker's memory and is read back at
+    every start: a restart after months would keep watch officers waiting minutes for alerts. An
+    entry older than ``streams_state_days`` is dropped by the broker; the worst it costs is a very
+    old article re-polled being emitted again (downstream writes are idempotent) or a very late
+    wire copy starting its own story. Segments roll daily at most so that expiry is not held back
+    by Kafka's default 7-day segments.
+    """
+    retention_ms = int(settings.streams_state_days * 86_400_000)
+    return {
+        "cleanup.policy": "compact,delete",
+        "retention.ms": str(retention_ms),
+        "segment.ms": str(min(retention_ms, 86_400_000)),
+    }
+
+
 def create_app(
     settings: Settings,
     names: StreamNames | None = None,
@@ -120,10 +138,14 @@ def create_app(
     tagged = app.topic(names.tagged, key_serializer="raw", value_serializer="raw")
     deadletter = app.topic(names.deadletter, key_serializer="raw", value_serializer="raw")
     # Keyed by article id, like news.raw, so each worker holds the entries of its own partitions.
-    seen = app.Table("seen", default=None, key_type=str, value_type=str)
+    seen = app.Table(
+        "seen", default=None, key_type=str, value_type=str, extra_topic_configs=state_topic_config(settings)
+    )
     # Near-duplicate copies of a story arrive on any partition: every worker needs every story. Only
     # signatures are persisted; their LSH band keys are derived in memory (see streams.story_index).
-    stories = app.GlobalTable("stories", default=None, key_type=str, value_type=str)
+    stories = app.GlobalTable(
+        "stories", default=None, key_type=str, value_type=str, extra_topic_configs=state_topic_config(settings)
+    )
     story_index = StoryIndex()
     state = {"processed": 0, "last_event": 0.0}
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType
 
 from newswatch.clients import kafka_python_config
 from newswatch.deadletter import DeadLetter
@@ -115,6 +116,15 @@ def read_all(settings: Settings, topic: str, timeout: float = 60) -> list[bytes]
         consumer.close()
 
 
+def topic_config(settings: Settings, topic: str) -> dict[str, str]:
+    admin = KafkaAdminClient(**kafka_python_config(settings))
+    try:
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        admin.close()
+    return {name: entry["value"] for name, entry in described["topic"][topic].items()}
+
+
 def test_articles_are_enriched_and_a_poison_record_is_dead_lettered(
     settings: Settings, worker: Worker, unique_name: str
 ) -> None:
@@ -152,6 +162,11 @@ def test_articles_are_enriched_and_a_poison_record_is_dead_lettered(
 
     letters = [DeadLetter.model_validate_json(v) for v in collect(settings, topics.deadletter, 1, timeout=30)]
     assert [(d.stage, d.error_kind, d.key) for d in letters] == [("streams", "schema", "poison")]
+    # The worker's state expires: its changelogs are compacted and cleaned by time on the broker.
+    for table in ("seen", "stories"):
+        config = topic_config(settings, f"{unique_name}.newswatch-streams-{table}-changelog")
+        assert config["cleanup.policy"] == "compact,delete"
+        assert int(config["retention.ms"]) == int(settings.streams_state_days * 86_400_000)
     worker.kill(signal.SIGTERM)
 
 
