@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ from indexers.document import ClusterCapabilities, mappings, to_document  # noqa
 from newswatch.clients import elasticsearch_client  # noqa: E402
 from newswatch.schema import Source, TaggedArticle  # noqa: E402
 from newswatch.settings import Settings  # noqa: E402
+from newswatch.stack.process import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "alert_latency.json"
 
@@ -87,12 +87,6 @@ class Receiver:
         with self.arrived:
             self.arrived.wait_for(lambda: group in self.receipts, timeout)
             return self.receipts.get(group)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def write_article(es: Elasticsearch, index: str, tag: str, place: str, n: int) -> float:

@@ -23,7 +23,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import psutil
 import yaml
+
+from newswatch.stack.process import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ITEMS = 20
@@ -78,12 +79,6 @@ def serve(port: int, mode: str, requests: multiprocessing.Value) -> None:  # typ
     app = web.Application()
     app.router.add_get("/feed/{number}.xml", feed)
     web.run_app(app, host="127.0.0.1", port=port, print=None, handle_signals=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get(url: str) -> str:

@@ -53,7 +53,6 @@ import queue
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -76,6 +75,7 @@ from rich.table import Table
 from collectors.normalize import content_hash
 from collectors.urls import article_id_from_url
 from newswatch.schema import Article, Source, encode
+from newswatch.stack.process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "pipeline_stages.json"
@@ -561,12 +561,6 @@ class Corpus:
 # =====================================================================================================
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def cpu_seconds(proc: psutil.Process | None) -> float | None:
     """User + system CPU seconds of a process (and of its exited children), None when it is gone."""
     if proc is None:
@@ -996,6 +990,89 @@ def progress_bar() -> Progress:
     )
 
 
+@dataclass
+class Throughput:
+    """A count that grew to ``total``: from the first time it was above 0 to its last change."""
+
+    launched: float
+    first_at: float
+    first_count: int
+    start: Snapshot
+    end: Snapshot
+    last_change: float
+    count: int
+
+    @property
+    def measured(self) -> int:
+        return self.count - self.first_count
+
+    @property
+    def elapsed(self) -> float:
+        return self.last_change - self.first_at
+
+    @property
+    def per_s(self) -> float:
+        return round(self.measured / self.elapsed, 1)
+
+    @property
+    def startup_s(self) -> float:
+        return round(self.first_at - self.launched, 2)
+
+
+def measure_throughput(
+    bench: Bench,
+    progress: Progress,
+    label: str,
+    total: int,
+    services: list[Service],
+    count_now: Callable[[], int],
+    poll: float,
+    *,
+    dead_letters: Callable[[], int] | None = None,
+    on_poll: Callable[[float], None] | None = None,
+) -> Throughput:
+    """Poll ``count_now`` until it reaches ``total``, a stall or a dead service ends it.
+
+    The rate runs from the first count above 0 (so start-up is left out) to the last change. With
+    ``dead_letters``, a stall at a count that dead letters make up to ``total`` is the end, not an
+    error. ``on_poll(now)`` lets a stage follow a second figure at the same instants.
+    """
+    args, log_of = bench.args, services[0]
+    launched = time.perf_counter()
+    task = progress.add_task(label, total=total, note="starting")
+    first: tuple[float, int, Snapshot] | None = None
+    last_change, last_count, count = launched, 0, 0
+    while True:
+        for service in services:
+            service.check()
+        count = count_now()
+        now = time.perf_counter()
+        if on_poll is not None:
+            on_poll(now)
+        if count and first is None:
+            first = (now, count, snapshot(bench.watched))
+        if count != last_count:
+            last_change, last_count = now, count
+        rate = (count - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
+        progress.update(task, completed=count, note=f"{rate:,.0f}/s" if first else "starting")
+        if count >= total:
+            break
+        if first is None and now - launched > args.startup_timeout:
+            raise BenchError(f"no output after {args.startup_timeout:.0f} s; {log_of.name} log:\n{log_of.tail()}")
+        if first is not None and now - last_change > args.stall_timeout:
+            dead = dead_letters() if dead_letters is not None else 0
+            if dead_letters is not None and count + dead >= total:  # the last output was the end
+                break
+            raise BenchError(f"stalled at {count}/{total} (dead letters: {dead}); {log_of.name} log:\n{log_of.tail()}")
+        time.sleep(poll)
+    end = snapshot(bench.watched)
+    assert first is not None
+    result = Throughput(launched, first[0], first[1], first[2], end, last_change, count)
+    if result.elapsed <= 0 or result.measured <= 0:
+        raise BenchError("everything arrived at once: too few records to measure a rate, use more")
+    return result
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "max": None, "mean": None}
@@ -1043,60 +1120,37 @@ def stage_streams(bench: Bench) -> dict[str, Any]:
             raise BenchError(f"{topics.raw} holds fewer than {total} records after the preload")
 
         workers = [run.streams_worker(index).start() for index in range(args.streams_workers)]
-        worker = workers[0]
-        launched = time.perf_counter()
         label = "streams worker" if len(workers) == 1 else f"{len(workers)} streams workers"
-        task = progress.add_task(f"{label} -> news.tagged", total=total, note="starting")
-        first: tuple[float, int, Snapshot] | None = None
-        last_change, last_count, count, dead = launched, 0, 0, 0
-        while True:
-            for running in workers:
-                running.check()
-            count = cluster.end_offset_total(topics.tagged)
-            now = time.perf_counter()
-            if count and first is None:
-                first = (now, count, snapshot(bench.watched))
-            if count != last_count:
-                last_change, last_count = now, count
-            rate = (count - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
-            progress.update(task, completed=count, note=f"{rate:,.0f}/s" if first else "starting")
-            if count >= total:
-                break
-            if first is None and now - launched > args.startup_timeout:
-                raise BenchError(f"no output after {args.startup_timeout:.0f} s; worker log:\n{worker.tail()}")
-            if first is not None and now - last_change > args.stall_timeout:
-                dead = cluster.end_offset_total(topics.deadletter)
-                if count + dead >= total:  # some were dead-lettered: the last output was the end
-                    break
-                raise BenchError(f"stalled at {count}/{total} (dead letters: {dead}); worker log:\n{worker.tail()}")
-            time.sleep(args.offset_poll)
-        end = snapshot(bench.watched)
+        measured = measure_throughput(
+            bench,
+            progress,
+            f"{label} -> news.tagged",
+            total,
+            workers,
+            lambda: cluster.end_offset_total(topics.tagged),
+            args.offset_poll,
+            dead_letters=lambda: cluster.end_offset_total(topics.deadletter),
+        )
         dead = cluster.end_offset_total(topics.deadletter)
-        assert first is not None
-        t_first, c_first, start = first
-        measured = count - c_first
-        elapsed = last_change - t_first  # first output seen -> last record seen
-        if elapsed <= 0 or measured <= 0:
-            raise BenchError("everything arrived at once: too few records to measure a rate, use more")
         result = {
             "articles": total,
             "raw_mb": round(raw_bytes / 2**20, 1),
             "mean_record_bytes": round(raw_bytes / total),
             "corpus_topics": dict(corpus.topics),
             "wire_copies": corpus.copies,
-            "startup_s": round(t_first - launched, 2),
-            "first_output_records": c_first,
-            "measured_records": measured,
-            "measured_s": round(elapsed, 3),
-            "articles_per_s": round(measured / elapsed, 1),
-            "tagged_records": count,
+            "startup_s": measured.startup_s,
+            "first_output_records": measured.first_count,
+            "measured_records": measured.measured,
+            "measured_s": round(measured.elapsed, 3),
+            "articles_per_s": measured.per_s,
+            "tagged_records": measured.count,
             "dead_letters": dead,
-            "cpu": cpu_report(start, end, measured),
+            "cpu": cpu_report(measured.start, measured.end, measured.measured),
             "streams_workers": len(workers),
-            "worker_cpu_total_s": round(sum(running.cpu() or 0.0 for running in workers), 2),
+            "worker_cpu_total_s": round(sum(worker.cpu() or 0.0 for worker in workers), 2),
         }
-        for running in workers:
-            running.stop()
+        for worker in workers:
+            worker.stop()
         return result
 
 
@@ -1116,47 +1170,25 @@ def stage_endtoend(bench: Bench) -> dict[str, Any]:
         del values
         indexer = run.indexer().start()
         worker = run.streams_worker().start()
-        launched = time.perf_counter()
-        task = progress.add_task(f"news.raw -> searchable in {run.alias}", total=total, note="starting")
-        first: tuple[float, int, Snapshot] | None = None
-        last_change, last_count, count = launched, 0, 0
-        while True:
-            worker.check()
-            indexer.check()
-            count = cluster.count(run.alias)
-            now = time.perf_counter()
-            if count and first is None:
-                first = (now, count, snapshot(bench.watched))
-            if count != last_count:
-                last_change, last_count = now, count
-            rate = (count - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
-            progress.update(task, completed=count, note=f"{rate:,.0f}/s" if first else "starting")
-            if count >= total:
-                break
-            if first is None and now - launched > args.startup_timeout:
-                raise BenchError(f"nothing searchable after {args.startup_timeout:.0f} s; worker log:\n{worker.tail()}")
-            if first is not None and now - last_change > args.stall_timeout:
-                dead = cluster.end_offset_total(topics.deadletter)
-                if count + dead >= total:
-                    break
-                raise BenchError(f"stalled at {count}/{total}; worker log:\n{worker.tail()}")
-            time.sleep(args.es_poll)
-        end = snapshot(bench.watched)
-        assert first is not None
-        t_first, c_first, start = first
-        measured = count - c_first
-        elapsed = last_change - t_first
-        if elapsed <= 0 or measured <= 0:
-            raise BenchError("everything arrived at once: too few records to measure a rate, use more")
+        measured = measure_throughput(
+            bench,
+            progress,
+            f"news.raw -> searchable in {run.alias}",
+            total,
+            [worker, indexer],
+            lambda: cluster.count(run.alias),
+            args.es_poll,
+            dead_letters=lambda: cluster.end_offset_total(topics.deadletter),
+        )
         result = {
             "articles": total,
-            "startup_s": round(t_first - launched, 2),
-            "measured_records": measured,
-            "measured_s": round(elapsed, 3),
-            "articles_per_s": round(measured / elapsed, 1),
-            "searchable": count,
+            "startup_s": measured.startup_s,
+            "measured_records": measured.measured,
+            "measured_s": round(measured.elapsed, 3),
+            "articles_per_s": measured.per_s,
+            "searchable": measured.count,
             "dead_letters": cluster.end_offset_total(topics.deadletter),
-            "cpu": cpu_report(start, end, measured),
+            "cpu": cpu_report(measured.start, measured.end, measured.measured),
         }
         worker.stop()
         indexer.stop()
@@ -1238,42 +1270,30 @@ def stage_indexer(bench: Bench) -> dict[str, Any]:
 
         index = f"{run.alias}-v1"
         indexer = run.indexer().start()
-        launched = time.perf_counter()
-        task = progress.add_task(f"indexer -> alias {run.alias}", total=total, note="starting")
-        first: tuple[float, int, Snapshot] | None = None
+        # Elasticsearch's own count of index operations, refresh-independent, as a cross-check.
         first_op: tuple[float, int] | None = None
         all_written: tuple[float, int] | None = None
-        last_change, last_count, count = launched, 0, 0
-        while True:
-            indexer.check()
+
+        def follow_index_ops(now: float) -> None:
+            nonlocal first_op, all_written
             ops = cluster.index_total(index)
-            count = cluster.count(run.alias)
-            now = time.perf_counter()
             if ops and first_op is None:
                 first_op = (now, ops)
             if ops >= total and all_written is None:
                 all_written = (now, ops)
-            if count and first is None:
-                first = (now, count, snapshot(bench.watched))
-            if count != last_count:
-                last_change, last_count = now, count
-            rate = (count - first[1]) / (now - first[0]) if first and now > first[0] else 0.0
-            progress.update(task, completed=count, note=f"{rate:,.0f}/s" if first else "starting")
-            if count >= total:
-                break
-            if first is None and now - launched > args.startup_timeout:
-                raise BenchError(f"nothing searchable after {args.startup_timeout:.0f} s; log:\n{indexer.tail()}")
-            if first is not None and now - last_change > args.stall_timeout:
-                raise BenchError(f"stalled at {count}/{total}; indexer log:\n{indexer.tail()}")
-            time.sleep(args.es_poll)
-        end = snapshot(bench.watched)
+
+        measured = measure_throughput(
+            bench,
+            progress,
+            f"indexer -> alias {run.alias}",
+            total,
+            [indexer],
+            lambda: cluster.count(run.alias),
+            args.es_poll,
+            on_poll=follow_index_ops,
+        )
         dead = cluster.end_offset_total(topics.deadletter)
-        assert first is not None and first_op is not None
-        t_first, c_first, start = first
-        measured = count - c_first
-        elapsed = last_change - t_first  # first count > 0 -> count == M
-        if elapsed <= 0 or measured <= 0:
-            raise BenchError("everything arrived at once: too few records to measure a rate, use more")
+        assert first_op is not None
         written_rate = None
         if all_written is not None and all_written[0] > first_op[0]:
             written_rate = round((all_written[1] - first_op[1]) / (all_written[0] - first_op[0]), 1)
@@ -1282,15 +1302,15 @@ def stage_indexer(bench: Bench) -> dict[str, Any]:
             "tagged_mb": round(tagged_bytes / 2**20, 1),
             "mean_record_bytes": round(tagged_bytes / total),
             "enrichment_in_process": enrichment,
-            "startup_s": round(t_first - launched, 2),
-            "first_count": c_first,
-            "measured_docs": measured,
-            "measured_s": round(elapsed, 3),
-            "docs_per_s": round(measured / elapsed, 1),
+            "startup_s": measured.startup_s,
+            "first_count": measured.first_count,
+            "measured_docs": measured.measured,
+            "measured_s": round(measured.elapsed, 3),
+            "docs_per_s": measured.per_s,
             "docs_per_s_index_ops": written_rate,
-            "searchable": count,
+            "searchable": measured.count,
             "dead_letters": dead,
-            "cpu": cpu_report(start, end, measured),
+            "cpu": cpu_report(measured.start, measured.end, measured.measured),
             "indexer_cpu_total_s": round(indexer.cpu() or 0.0, 2),
         }
         indexer.stop()

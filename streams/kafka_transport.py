@@ -29,7 +29,7 @@ idempotent. The pattern is faust-streaming issues #216 and #221.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import faust
@@ -44,7 +44,7 @@ from mode.utils.futures import notify
 CONTROL_RECORD_SLACK = 1
 
 
-def never_committed(committed: Mapping[TP, int | None], committing_topic: Any) -> list[TP]:
+def never_committed(committed: Mapping[TP, int | None], committing_topic: Callable[[str], bool]) -> list[TP]:
     """Partitions of topics whose offsets are committed, that have no committed offset yet.
 
     aiokafka reports "none" as ``None`` or ``-1``, and does not seek to 0 either.

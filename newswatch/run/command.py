@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,14 +26,9 @@ from rich.live import Live
 from newswatch.run.live import Snapshot, SnapshotReader, render, status_line
 from newswatch.run.supervisor import ChildSpec, Supervisor
 from newswatch.settings import Settings
+from newswatch.stack.process import free_port
 
 CLI = [sys.executable, "-m", "newswatch.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def prepare_clusters(settings: Settings, say: Callable[[str], None]) -> None:

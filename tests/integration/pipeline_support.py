@@ -19,12 +19,11 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -39,29 +38,14 @@ import yaml
 from elasticsearch import Elasticsearch
 
 from newswatch.settings import Settings
+from newswatch.stack.process import free_port
 from tests.integration.http_support import loopback_get_server
+from tests.integration.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "newswatch.cli"]
 MARKER = "NEWSWATCH_PIPELINE_TEST_ID"  # in the environment of every process a pipeline test starts
 SERVICES = {"collector": "collect", "streams": "streams", "indexer": "index", "alerter": "alert"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
 
 
 # --- what the feeds say ----------------------------------------------------------------------------

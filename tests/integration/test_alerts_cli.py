@@ -22,9 +22,9 @@ from tests.integration.test_alerts_support import (
     alerter_env,
     delete_indices,
     start_alerter,
-    wait_until,
     write_rules,
 )
+from tests.integration.waiting import poll_until
 
 RULES = """
 - name: buildup
@@ -90,9 +90,9 @@ def test_alerts_list_shows_recent_alerts_with_their_deliveries(desk: Desk, setti
     alerter = start_alerter(dict(os.environ), desk.rules, desk.tmp / "alerter.log")
     try:
         desk.articles.burst(3, datetime.now(UTC), places=("Ukraine",), refresh=False)
-        assert wait_until(lambda: len(desk.webhook.received) == 1, 10), alerter.log()
+        assert poll_until(lambda: len(desk.webhook.received) == 1, 10), alerter.log()
         time_limit = 5
-        assert wait_until(lambda: _delivered(desk), time_limit)
+        assert poll_until(lambda: _delivered(desk), time_limit)
     finally:
         alerter.terminate()
     result = CliRunner().invoke(desk.app, ["alerts", "list", "--since", "1h", "--json"])

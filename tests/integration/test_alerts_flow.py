@@ -29,7 +29,8 @@ from alerts.windows import WindowCount
 from newswatch.clients import async_elasticsearch_client, elasticsearch_client
 from newswatch.observability import configure_logging
 from newswatch.settings import Settings
-from tests.integration.test_alerts_support import ArticleIndex, SmtpSink, WebhookReceiver, delete_indices, wait_until
+from tests.integration.test_alerts_support import ArticleIndex, SmtpSink, WebhookReceiver, delete_indices
+from tests.integration.waiting import poll_until
 
 LOG = configure_logging("test-alerts", "WARNING", json_logs=False)
 TOKEN = "tok-flow-secret-123"
@@ -259,7 +260,7 @@ async def test_webhook_down_is_recorded_as_failed_and_the_email_still_goes(
     await alerter.start()
     world.articles.burst(3, world.clock.now)
     await alerter.evaluate_once()
-    assert wait_until(lambda: len(world.smtp.messages) == 1, 5)  # the e-mail does not wait for the webhook
+    assert poll_until(lambda: len(world.smtp.messages) == 1, 5)  # the e-mail does not wait for the webhook
     world.clock.advance(1)
     assert await alerter.evaluate_once() == []  # nor does evaluation
     await alerter.drain(15)
@@ -334,7 +335,7 @@ async def test_email_with_login_and_a_refused_login(world: World, closing: list[
 async def test_elasticsearch_outage_is_ridden_out_and_caught_up(world: World, closing: list[Alerter]) -> None:
     from elasticsearch import AsyncElasticsearch
 
-    from tests.integration.test_alerts_support import free_port
+    from newswatch.stack.process import free_port
 
     alerter = world.alerter(world.rules(GROUPED))
     closing.append(alerter)

@@ -28,9 +28,9 @@ from tests.integration.test_alerts_support import (
     alerter_env,
     delete_indices,
     start_alerter,
-    wait_until,
     write_rules,
 )
+from tests.integration.waiting import poll_until
 
 RULES = """
 - name: buildup
@@ -91,7 +91,7 @@ def setup(stack: object, settings: Settings, unique_name: str, tmp_path: Path) -
 def test_kill9_and_restart_neither_repeats_nor_misses(setup: Setup) -> None:
     first = setup.start("first")
     setup.articles.burst(3, datetime.now(UTC), places=("Ukraine",), refresh=False)
-    assert wait_until(lambda: len(setup.webhook.received) == 1 and len(setup.smtp.messages) == 1, 10)
+    assert poll_until(lambda: len(setup.webhook.received) == 1 and len(setup.smtp.messages) == 1, 10)
     first.kill9()
 
     # restart while the crossing window still holds the articles: no repeat
@@ -104,7 +104,7 @@ def test_kill9_and_restart_neither_repeats_nor_misses(setup: Setup) -> None:
     setup.articles.burst(3, datetime.now(UTC), places=("Belarus",), refresh=False)
     time.sleep(2)
     third = setup.start("third")
-    assert wait_until(lambda: len(setup.webhook.received) == 2, 10), third.log()
+    assert poll_until(lambda: len(setup.webhook.received) == 2, 10), third.log()
     time.sleep(3)
     assert setup.groups_notified() == ["Belarus", "Ukraine"] and len(setup.smtp.messages) == 2
     assert sorted(doc["group"] for doc in setup.alert_docs()) == ["Belarus", "Ukraine"]
@@ -125,7 +125,7 @@ def test_two_alerters_at_once_send_each_alert_once(setup: Setup) -> None:
     for place in places:
         setup.articles.burst(3, datetime.now(UTC), places=(place,), refresh=False)
         time.sleep(0.3)
-    assert wait_until(lambda: len(setup.webhook.received) >= 4 and len(setup.smtp.messages) >= 4, 15)
+    assert poll_until(lambda: len(setup.webhook.received) >= 4 and len(setup.smtp.messages) >= 4, 15)
     time.sleep(3)
     assert setup.groups_notified() == sorted(places)
     assert len(setup.smtp.messages) == 4

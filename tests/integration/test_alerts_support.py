@@ -11,12 +11,10 @@ import email.policy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -31,24 +29,11 @@ from elasticsearch import Elasticsearch
 
 from indexers.document import ClusterCapabilities, mappings, to_document
 from newswatch.schema import Source
+from newswatch.stack.process import free_port
 from tests.factories import tagged
+from tests.integration.waiting import poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return condition()
 
 
 # --- webhook receiver ---------------------------------------------------------------------------
@@ -287,7 +272,7 @@ def start_alerter(
     )
     log.close()
     alerter = AlerterProcess(process, port, log_path)
-    if wait and not wait_until(lambda: alerter.healthy() or process.poll() is not None, timeout, 0.1):
+    if wait and not poll_until(lambda: alerter.healthy() or process.poll() is not None, timeout, 0.1):
         raise AssertionError(f"alerter not healthy after {timeout}s:\n{alerter.log()}")
     if wait and process.poll() is not None:
         raise AssertionError(f"alerter exited with {process.returncode}:\n{alerter.log()}")

@@ -20,9 +20,9 @@ from tests.integration.test_collectors_support import (
     delete_topics,
     kill_leftover_replicas,
     prefixed_settings,
-    wait_until,
     write_feeds_file,
 )
+from tests.integration.waiting import wait_until
 
 FEEDS = 20
 INTERVAL = 2  # seconds

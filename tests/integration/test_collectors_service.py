@@ -25,9 +25,9 @@ from tests.integration.test_collectors_support import (
     kill_leftover_replicas,
     prefixed_settings,
     raw_articles,
-    wait_until,
     write_feeds_file,
 )
+from tests.integration.waiting import wait_until
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 

@@ -9,14 +9,12 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -30,6 +28,7 @@ from collectors.kafka_io import read_latest, read_to_end
 from collectors.layout import CollectorTopics
 from newswatch.schema import Article, decode_article
 from newswatch.settings import Settings
+from newswatch.stack.process import free_port
 from tests.integration.http_support import loopback_get_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,12 +151,6 @@ class FeedServer:
             return [r for r in self.requests if r.path == path and r.at >= since]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_feeds_file(path: Path, server: FeedServer, paths: list[str], interval: int = 1) -> Path:
     entries = [{"url": server.url(p), "name": f"feed {p}", "interval": interval, "language": "en"} for p in paths]
     path.write_text(yaml.safe_dump(entries))
@@ -247,17 +240,6 @@ class Replica:
 
     def tail(self, count: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-count:])
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def prefixed_settings(prefix: str) -> Settings:

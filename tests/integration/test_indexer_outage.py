@@ -21,9 +21,9 @@ from newswatch.observability import configure_logging
 from newswatch.schema import encode
 from newswatch.settings import Settings
 from newswatch.stack.local import LocalStack
+from newswatch.stack.process import free_port
 from newswatch.topics import Topics
 from tests.factories import tagged
-from tests.integration.test_stack_lifecycle import free_port
 
 LOG = configure_logging("test-indexer-outage", "WARNING", json_logs=False)
 OUTAGE_SECONDS = 30

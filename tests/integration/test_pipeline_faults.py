@@ -32,10 +32,10 @@ from tests.integration.pipeline_support import (
     new_names,
     running,
     shared_stack_env,
-    wait_until,
     write_rules,
 )
 from tests.integration.test_alerts_support import WebhookReceiver
+from tests.integration.waiting import wait_until
 
 ARTICLES = 200
 STREAM_SECONDS = 60.0

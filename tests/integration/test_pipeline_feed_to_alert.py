@@ -33,10 +33,10 @@ from tests.integration.pipeline_support import (
     new_names,
     running,
     shared_stack_env,
-    wait_until,
     write_rules,
 )
 from tests.integration.test_alerts_support import WebhookReceiver
+from tests.integration.waiting import wait_until
 
 TAG = "nato-russia-talks"
 FEEDS = [

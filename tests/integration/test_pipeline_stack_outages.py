@@ -37,8 +37,8 @@ from tests.integration.pipeline_support import (
     new_names,
     pipeline_env,
     running,
-    wait_until,
 )
+from tests.integration.waiting import wait_until
 
 ARTICLES = 150
 STREAM_SECONDS = 70.0

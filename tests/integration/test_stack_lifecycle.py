@@ -16,14 +16,9 @@ import pytest
 
 from newswatch.settings import Settings
 from newswatch.stack.local import LocalStack
+from newswatch.stack.process import free_port
 
 NEWSWATCH = [sys.executable, "-m", "newswatch.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:

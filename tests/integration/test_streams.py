@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from newswatch.deadletter import DeadLetter
 from newswatch.schema import TaggedArticle, encode
 from newswatch.settings import Settings
 from newswatch.stack.local import LocalStack
+from newswatch.stack.process import free_port
 from newswatch.topics import Topics
 from tests.factories import article
 
@@ -31,12 +31,6 @@ SEED_TEXT = (
     "Wendy Sherman and Russian Deputy Foreign Minister Alexander Grushko discussed Moscow's demands for "
     "security guarantees. Russia has massed more than 100,000 troops near its border with Ukraine."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Worker:
