@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +89,16 @@ def server_properties(layout: KafkaLayout, port: int, controller_port: int) -> s
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
-def new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+def new_cluster_id(random_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding.
+
+    Like Kafka's own Uuid.randomUuid, an id that starts with "-" is drawn again: the storage tool's
+    argument parser would read it as an option (1 draw in 64 does).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_uuid().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def write_config(layout: KafkaLayout, port: int, controller_port: int) -> None:
@@ -119,10 +128,9 @@ def format_storage(jdk: Jdk, lib: Path, layout: KafkaLayout) -> str:
         *_java_base(jdk, lib, layout),
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        cluster_id,
-        "-c",
-        str(layout.config),
+        # The "=" form keeps the id one argument whatever character it starts with.
+        f"--cluster-id={cluster_id}",
+        f"--config={layout.config}",
         "--ignore-formatted",
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)

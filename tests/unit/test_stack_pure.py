@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 from newswatch.stack.artifacts import ArtifactError, check_single_logging_backend, kafka_pom
 from newswatch.stack.jdk import JdkNotFound, find_jdk, java_major
-from newswatch.stack.kafka import KafkaLayout, server_properties
+from newswatch.stack.kafka import KafkaLayout, new_cluster_id, server_properties
 from newswatch.stack.process import PidFile
 
 
@@ -57,6 +58,14 @@ def test_server_properties_are_loopback_kraft(tmp_path: Path) -> None:
     assert lines["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
     assert lines["controller.quorum.voters"] == "1@127.0.0.1:19093"
     assert lines["log.dirs"] == str(tmp_path / "data")
+
+
+def test_cluster_id_never_starts_with_a_dash() -> None:
+    # 0xF8 as the first byte encodes to "-" in URL-safe base64: the storage tool would read an option.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x10" * 16)])
+    cluster_id = new_cluster_id(lambda: next(draws))
+    assert cluster_id == "EBAQEBAQEBAQEBAQEBAQEA"
+    assert len(new_cluster_id()) == 22
 
 
 def test_kafka_pom_pins_versions() -> None:
