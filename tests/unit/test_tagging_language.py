@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.language import UNDETERMINED, detect_language
+from streams.language import UNDETERMINED, detect_language, model_path, pick_language
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,17 @@ from streams.language import UNDETERMINED, detect_language
         ("Russland zieht Truppen an der Grenze zusammen", "de"),
         ("La Russie masse des troupes à la frontière ukrainienne", "fr"),
         ("Rusia concentra tropas en la frontera con Ucrania", "es"),
+        # One-line, name-heavy headlines: mostly names, few words of the language itself.
+        ("Lavrov and Blinken met in Geneva", "en"),
+        ("Blinken y Lavrov en Ginebra", "es"),
+        ("Sherman, Ryabkov hold talks", "en"),
+        ("Столтенберг: НАТО готове до діалогу", "uk"),
+        ("Рябков: переговоры в Женеве", "ru"),
+        ("Szczyt NATO w Wilnie", "pl"),
+        ("Scholz telefoniert mit Putin", "de"),
+        ("Macron et Poutine au téléphone", "fr"),
+        # Several lines and runs of spaces: the model reads one line.
+        ("Russland zieht Truppen zusammen\n\n   Die Regierung in Berlin zeigt sich besorgt.", "de"),
     ],
 )
 def test_detects_the_corpus_languages(text: str, lang: str) -> None:
@@ -26,3 +37,22 @@ def test_detects_the_corpus_languages(text: str, lang: str) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "2022-01-12 10:00", "https://example.com/a/b?c=1", "!!! ???"])
 def test_no_letters_is_undetermined(text: str) -> None:
     assert detect_language(text) == UNDETERMINED
+
+
+def test_the_model_ships_inside_a_package() -> None:
+    assert model_path().stat().st_size > 500_000
+
+
+def test_only_news_languages_are_reported_when_the_model_offers_one() -> None:
+    # Belarusian is a news language here; Esperanto is not, so the second label wins.
+    assert pick_language(("__label__eo", "__label__be", "__label__uk"), (0.5, 0.3, 0.05)) == "be"
+
+
+def test_the_primary_prior_decides_close_calls_only() -> None:
+    assert pick_language(("__label__be", "__label__uk"), (0.52, 0.48)) == "uk"
+    assert pick_language(("__label__be", "__label__uk"), (0.9, 0.1)) == "be"
+
+
+def test_a_language_outside_the_list_is_still_named() -> None:
+    assert pick_language(("__label__hi", "__label__mr"), (0.9, 0.05)) == "hi"
+    assert pick_language((), ()) == UNDETERMINED
