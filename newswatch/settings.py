@@ -136,6 +136,15 @@ class Settings(BaseSettings):
         "(near-duplicates): its changelog topics are compacted and also cleaned by time, so state and "
         "restart time stay bounded. Applies to changelog topics when they are created.",
     )
+    streams_standby_replicas: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="Standby copies of each partition of the worker's exact-duplicate table kept by other "
+        "workers: a takeover after a crash then needs no replay of the table's changelog. Each copy costs "
+        "every worker CPU on every article; 0 trades a slower takeover for throughput. Only matters "
+        "with more than one worker.",
+    )
     streams_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the Faust worker's `/health` and `/metrics`."
     )

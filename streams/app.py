@@ -115,6 +115,7 @@ def create_app(
         datadir=str(datadir),
         processing_guarantee="at_least_once",
         topic_partitions=4,
+        table_standby_replicas=settings.streams_standby_replicas,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         broker_max_poll_records=500,
@@ -144,10 +145,29 @@ def create_app(
     )
     # Near-duplicate copies of a story arrive on any partition: every worker needs every story. Only
     # signatures are persisted; their LSH band keys are derived in memory (see streams.story_index).
-    stories = app.GlobalTable(
-        "stories", default=None, key_type=str, value_type=str, extra_topic_configs=state_topic_config(settings)
-    )
     story_index = StoryIndex()
+
+    async def learn_story(event: Any) -> None:
+        # Every changelog record Faust applies (other workers' stories, replays at start): index it now.
+        try:
+            story_index.learn(event.key, event.value)
+        except Exception:  # noqa: BLE001 - a bad state entry must not stop recovery; the story is just unlinked
+            logging.getLogger(__name__).warning("unreadable story entry %r in the stories table", event.key)
+
+    stories = app.GlobalTable(
+        "stories",
+        default=None,
+        key_type=str,
+        value_type=str,
+        extra_topic_configs=state_topic_config(settings),
+        on_changelog_event=learn_story,
+        # Faust lists every partition of a global table's changelog as *active* on every worker, and
+        # buffers records of active partitions until 1,000 have arrived before applying them: another
+        # worker's new story stayed out of this worker's table (on a quiet watch floor, for hours), so
+        # its copies started stories of their own. With 1, each record is applied as it arrives, and
+        # Faust keeps reading those partitions after recovery (its special case for this value).
+        recovery_buffer_size=1,
+    )
     state = {"processed": 0, "last_event": 0.0}
 
     @app.agent(raw, concurrency=1)
@@ -158,7 +178,7 @@ def create_app(
             source = f"{message.partition}:{message.offset}"
             started = time.perf_counter()
             try:
-                story_index.sync(stories, len(stories))
+                story_index.sync(stories)
                 outcome = processor.process(
                     event.value, source, seen.get, functools.partial(story_index.lookup, stories.get)
                 )

@@ -7,6 +7,15 @@ persisted (one write per new story) and the band keys are rebuilt in memory from
 at start, and whenever the table holds signatures this worker has not indexed yet (stories found
 by other workers arrive through the global table's changelog).
 
+How the index learns of signatures, without ever rescanning the table per event (an earlier version
+rescanned the whole table whenever its size changed: with two workers that was every time the other
+one founded a story, a cost growing with everything remembered - 14 days of stories):
+- its own new stories: ``record`` (the caller writes them to the table);
+- other workers' stories, and everything replayed at start or after a rebalance: ``learn``, called
+  by Faust for each changelog record it applies (``on_changelog_event``);
+- entries a persistent store (RocksDB) loaded from disk, which no changelog record announces:
+  ``sync``, one full scan before the first article.
+
 Extra band keys that a *duplicate* adds (so later copies find the story through more bands) stay in
 memory only; after a restart such a copy is still found through the founder's own bands.
 """
@@ -22,19 +31,25 @@ class StoryIndex:
     def __init__(self) -> None:
         self.bands: dict[str, str] = {}
         self.indexed: set[str] = set()
-        self.synced_size = 0  # the table's length when it was last scanned
+        self.scanned = False
 
-    def sync(self, stories: Mapping[str, str] | Iterable[tuple[str, str]], size: int) -> None:
-        """Index the signatures not indexed yet; ``size`` (the table's length) makes the common case O(1)."""
-        if size == self.synced_size:
+    def sync(self, stories: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+        """Index every signature the table holds, once; later calls cost nothing (see the module doc)."""
+        if self.scanned:
             return
         items = stories.items() if isinstance(stories, Mapping) else stories
         for key, encoded in items:
-            if key.startswith("s:") and key not in self.indexed:
-                self._index(key, encoded)
-        self.synced_size = size
+            self.learn(key, encoded)
+        self.scanned = True
 
-    def _index(self, key: str, encoded: str) -> None:
+    def learn(self, key: str | bytes | None, encoded: str | bytes | None) -> None:
+        """Index one table entry (a changelog record): signatures only; tombstones and band keys are ignored."""
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        if isinstance(encoded, bytes):
+            encoded = encoded.decode("ascii", "replace")
+        if not key or not encoded or not key.startswith("s:") or key in self.indexed:
+            return
         self.indexed.add(key)
         story_id = key[2:]
         for band in band_keys(decode_signature(encoded)):
@@ -54,7 +69,6 @@ class StoryIndex:
                 self.bands.setdefault(key, value)
             else:
                 persist[key] = value
-                if key.startswith("s:") and key not in self.indexed:
-                    self.indexed.add(key)
-                    self.synced_size += 1  # the caller writes it to the table: no rescan for our own
+                if key.startswith("s:"):
+                    self.indexed.add(key)  # its bands were just added by link(): nothing to learn later
         return persist

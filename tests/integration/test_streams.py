@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.partitioner.default import murmur2
 
 from newswatch.clients import kafka_python_config
 from newswatch.deadletter import DeadLetter
@@ -23,6 +26,7 @@ from newswatch.stack.local import LocalStack
 from newswatch.stack.process import free_port
 from newswatch.topics import Topics
 from tests.factories import article
+from tests.integration.waiting import wait_until
 
 SEED_TITLE = "NATO and Russia hold first council talks in over two years as troops mass near Ukraine"
 SEED_TEXT = (
@@ -51,6 +55,15 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "newswatch.cli", "streams"], env=self.env, stdout=log, stderr=log
         )
+
+    def processed(self) -> int:
+        """Articles handled so far, from the worker's /health (0 while it is not answering yet)."""
+        url = f"http://127.0.0.1:{self.env['NEWSWATCH_STREAMS_WEB_PORT']}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return int(json.loads(response.read())["processed"])
+        except (OSError, ValueError, KeyError):
+            return 0
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:]) if self.log.exists() else ""
@@ -186,3 +199,63 @@ def test_sigkill_mid_stream_loses_nothing(settings: Settings, worker: Worker, un
     )
     assert letters == []
     worker.kill(signal.SIGTERM)
+
+
+def partition_of(key: bytes, partitions: int = 4) -> int:
+    """The partition Kafka's default partitioner (murmur2, as kafka-python and aiokafka use) gives a key."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def test_two_workers_link_copies_whichever_worker_reads_them(
+    settings: Settings, stack: LocalStack, unique_name: str
+) -> None:
+    """The stories table is global: a copy read by the worker that did not see the founder still joins it."""
+    topics = Topics(f"{unique_name}.")
+    root = Path(tempfile.mkdtemp(prefix="newswatch-streams-"))
+    workers = []
+    for n in range(2):
+        (root / f"w{n}").mkdir()
+        workers.append(Worker(f"{unique_name}.", root / f"w{n}"))
+    try:
+        for running in workers:
+            running.start()
+        # Unrelated articles until both workers have handled some: both then own partitions of news.raw.
+        filler = iter(range(10_000, 20_000))
+
+        def both_working() -> bool:
+            batch = [article(next(filler), title="Ferry timetable changes", summary="") for _ in range(8)]
+            produce(settings, topics.raw, [(a.id.encode(), encode(a)) for a in batch])
+            return all(running.processed() > 0 for running in workers)
+
+        wait_until(both_working, 120, "both workers to process articles", every=1.0)
+        founder = article(1, title=SEED_TITLE, summary="", text=SEED_TEXT)
+        produce(settings, topics.raw, [(founder.id.encode(), encode(founder))])
+        wait_until(lambda: tagged_by_id(settings, topics.tagged).get(founder.id), 60, "the founder to be tagged")
+        # Its signature reaches the other worker through the stories changelog (linger, fetch wait).
+        time.sleep(5)
+        copies = {}
+        for n in range(100, 1000):  # one copy per partition: whatever the assignment, both workers read some
+            copy = article(n, title=f"NATO and Russia hold council talks, wire copy {n}", summary="", text=SEED_TEXT)
+            copies.setdefault(partition_of(copy.id.encode()), copy)
+            if len(copies) == 4:
+                break
+        produce(settings, topics.raw, [(c.id.encode(), encode(c)) for c in copies.values()])
+        wanted = {c.id for c in copies.values()}
+
+        def copies_tagged() -> dict[str, TaggedArticle] | None:
+            found = {i: t for i, t in tagged_by_id(settings, topics.tagged).items() if i in wanted}
+            return found if set(found) == wanted else None
+
+        tagged = wait_until(copies_tagged, 90, "the four copies to be tagged")
+        stories = {i: (t.story_id, t.duplicate_of) for i, t in tagged.items()}
+        assert stories == dict.fromkeys(wanted, (founder.id, founder.id)), (
+            f"founder {founder.id}: {stories}\n" + "\n".join(w.log_tail(15) for w in workers)
+        )
+    finally:
+        for running in workers:
+            if running.proc is not None and running.proc.poll() is None:
+                running.kill(signal.SIGKILL)
+
+
+def tagged_by_id(settings: Settings, topic: str) -> dict[str, TaggedArticle]:
+    return {t.id: t for t in (TaggedArticle.model_validate_json(v) for v in read_all(settings, topic))}

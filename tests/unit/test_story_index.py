@@ -32,13 +32,13 @@ def test_a_restarted_worker_rebuilds_the_bands_from_the_table() -> None:
     writer = StoryIndex()
     table.update(writer.record(link("a1", sketch(WIRE), lambda key: writer.lookup(table.get, key)).new_entries))
     restarted = StoryIndex()
-    restarted.sync(table, len(table))
+    restarted.sync(table)
     assert set(restarted.bands) == set(band_keys(sketch(WIRE)))
     copy = link("a2", sketch(COPY), lambda key: restarted.lookup(table.get, key))
     assert copy.story_id == "a1"
 
 
-def test_sync_skips_the_scan_when_nothing_new_arrived() -> None:
+def test_the_table_is_scanned_once_then_learnt_record_by_record() -> None:
     class CountingTable(dict[str, str]):
         scans = 0
 
@@ -47,8 +47,35 @@ def test_sync_skips_the_scan_when_nothing_new_arrived() -> None:
             return super().items()
 
     table = CountingTable()
+    other_worker = StoryIndex()
+    table.update(
+        other_worker.record(link("a1", sketch(WIRE), lambda key: other_worker.lookup(table.get, key)).new_entries)
+    )
     index = StoryIndex()
-    table.update(index.record(link("a1", sketch(WIRE), lambda key: index.lookup(table.get, key)).new_entries))
-    index.sync(table, len(table))
-    index.sync(table, len(table))
-    assert CountingTable.scans == 0  # its own signature needs no rescan
+    index.sync(table)
+    index.sync(table)
+    assert CountingTable.scans == 1
+    # A story another worker founds later arrives as a changelog record, never through a rescan.
+    founded = other_worker.record(
+        link("a3", sketch(OTHER), lambda key: other_worker.lookup(table.get, key)).new_entries
+    )
+    for key, value in founded.items():
+        index.learn(key, value)
+        table[key] = value
+    index.sync(table)
+    assert CountingTable.scans == 1
+    assert set(band_keys(sketch(OTHER))) <= set(index.bands)
+    assert link("a4", sketch(OTHER), lambda key: index.lookup(table.get, key)).story_id == "a3"
+
+
+def test_learn_takes_raw_records_and_ignores_what_is_not_a_signature() -> None:
+    writer, table = StoryIndex(), {}
+    encoded = writer.record(link("a1", sketch(WIRE), lambda key: writer.lookup(table.get, key)).new_entries)["s:a1"]
+    index = StoryIndex()
+    index.learn("s:gone", None)  # a tombstone (expired state)
+    index.learn("b:0:ffff", "a1")  # a band key from an older version's changelog
+    index.learn(None, encoded)
+    assert index.bands == {} and index.indexed == set()
+    index.learn(b"s:a1", encoded.encode())
+    assert set(index.bands) == set(band_keys(sketch(WIRE)))
+    assert index.indexed == {"s:a1"}
