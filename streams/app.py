@@ -161,12 +161,6 @@ def create_app(
         value_type=str,
         extra_topic_configs=state_topic_config(settings),
         on_changelog_event=learn_story,
-        # Faust lists every partition of a global table's changelog as *active* on every worker, and
-        # buffers records of active partitions until 1,000 have arrived before applying them: another
-        # worker's new story stayed out of this worker's table (on a quiet watch floor, for hours), so
-        # its copies started stories of their own. With 1, each record is applied as it arrives, and
-        # Faust keeps reading those partitions after recovery (its special case for this value).
-        recovery_buffer_size=1,
     )
     state = {"processed": 0, "last_event": 0.0}
 

@@ -16,6 +16,11 @@ one founded a story, a cost growing with everything remembered - 14 days of stor
 - entries a persistent store (RocksDB) loaded from disk, which no changelog record announces:
   ``sync``, one full scan before the first article.
 
+A learnt signature is also kept here until the table holds it: Faust lists every partition of a
+global table's changelog as active on every worker and applies their records to the table only once
+1,000 are buffered, so another worker's new story can stay out of the table for hours on a quiet
+watch floor - its copies would then start stories of their own (the two-worker integration test).
+
 Extra band keys that a *duplicate* adds (so later copies find the story through more bands) stay in
 memory only; after a restart such a copy is still found through the founder's own bands.
 """
@@ -26,15 +31,21 @@ from collections.abc import Iterable, Mapping
 
 from streams.neardup import band_keys, decode_signature
 
+PENDING_PRUNE_AT = 2_000
+
 
 class StoryIndex:
     def __init__(self) -> None:
         self.bands: dict[str, str] = {}
         self.indexed: set[str] = set()
         self.scanned = False
+        self.pending: dict[str, str] = {}  # learnt signatures the table may not hold yet
+        self.prune_at = PENDING_PRUNE_AT
 
     def sync(self, stories: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
         """Index every signature the table holds, once; later calls cost nothing (see the module doc)."""
+        if len(self.pending) >= self.prune_at:
+            self._prune(stories)
         if self.scanned:
             return
         items = stories.items() if isinstance(stories, Mapping) else stories
@@ -51,15 +62,23 @@ class StoryIndex:
         if not key or not encoded or not key.startswith("s:") or key in self.indexed:
             return
         self.indexed.add(key)
+        self.pending[key] = encoded
         story_id = key[2:]
         for band in band_keys(decode_signature(encoded)):
             self.bands.setdefault(band, story_id)
+
+    def _prune(self, stories: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+        """Forget the pending signatures the table now holds; checked again only after as many more arrive."""
+        if isinstance(stories, Mapping):
+            self.pending = {key: value for key, value in self.pending.items() if stories.get(key) is None}
+        self.prune_at = max(PENDING_PRUNE_AT, 2 * len(self.pending))
 
     def lookup(self, stories_get, key: str) -> str | None:  # type: ignore[no-untyped-def]
         """What ``streams.neardup.link`` asks: band keys from memory, signatures from the table."""
         if key.startswith("b:"):
             return self.bands.get(key)
-        return stories_get(key)  # type: ignore[no-any-return]
+        value = stories_get(key)
+        return value if value is not None else self.pending.get(key)
 
     def record(self, new_entries: Mapping[str, str]) -> dict[str, str]:
         """Take a link's new entries; returns the ones to persist (the signatures)."""

@@ -79,3 +79,17 @@ def test_learn_takes_raw_records_and_ignores_what_is_not_a_signature() -> None:
     index.learn(b"s:a1", encoded.encode())
     assert set(index.bands) == set(band_keys(sketch(WIRE)))
     assert index.indexed == {"s:a1"}
+
+
+def test_a_learnt_signature_is_found_before_the_table_applies_it() -> None:
+    writer, table = StoryIndex(), {}
+    founded = writer.record(link("a1", sketch(WIRE), lambda key: writer.lookup(table.get, key)).new_entries)
+    other_worker, its_table = StoryIndex(), {}  # Faust has not applied the record to this table yet
+    for key, value in founded.items():
+        other_worker.learn(key, value)
+    copy = link("a2", sketch(COPY), lambda key: other_worker.lookup(its_table.get, key))
+    assert copy.story_id == "a1" and copy.duplicate_of == "a1"
+    its_table.update(founded)
+    other_worker.prune_at = 1
+    other_worker.sync(its_table)
+    assert other_worker.pending == {}  # the table holds it now: no second copy kept
