@@ -936,15 +936,10 @@ class Run:
         return svc
 
     def streams_worker(self, index: int = 0) -> Service:
-        if index == 0:
-            return self.service("streams worker", "streams", NEWSWATCH_STREAMS_WEB_PORT=str(free_port()))
         # Each further worker gets its own state directory, as a worker on another machine would.
-        return self.service(
-            f"streams worker {index + 1}",
-            "streams",
-            NEWSWATCH_STREAMS_WEB_PORT=str(free_port()),
-            NEWSWATCH_STATE_DIR=str(self.workdir / f"state-{index + 1}"),
-        )
+        extra = {"NEWSWATCH_STATE_DIR": str(self.workdir / f"state-{index + 1}")} if index else {}
+        name = f"streams worker {index + 1}" if index else "streams worker"
+        return self.service(name, "streams", NEWSWATCH_STREAMS_WEB_PORT=str(free_port()), **extra)
 
     def indexer(self) -> Service:
         return self.service("indexer", "index", NEWSWATCH_INDEXER_METRICS_PORT="0")

@@ -163,6 +163,7 @@ def create_app(
         on_changelog_event=learn_story,
     )
     state = {"processed": 0, "last_event": 0.0}
+    lookup_story = functools.partial(story_index.lookup, stories.get)
 
     @app.agent(raw, concurrency=1)
     async def enrich_articles(stream: faust.StreamT[bytes]) -> None:
@@ -173,9 +174,7 @@ def create_app(
             started = time.perf_counter()
             try:
                 story_index.sync(stories)
-                outcome = processor.process(
-                    event.value, source, seen.get, functools.partial(story_index.lookup, stories.get)
-                )
+                outcome = processor.process(event.value, source, seen.get, lookup_story)
                 if isinstance(outcome, Emit):
                     await tagged.send(key=outcome.tagged.id.encode(), value=outcome.tagged.model_dump_json().encode())
                     for key, value in story_index.record(outcome.story_writes).items():

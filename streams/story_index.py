@@ -3,9 +3,7 @@
 Each story needs ~32 LSH band keys; writing each to a Faust table costs one changelog message, and
 those writes were most of the streams stage's time (about 33 produce calls per new article). The
 band keys are a pure function of the story's signature, so only ``s:<story id>`` -> signature is
-persisted (one write per new story) and the band keys are rebuilt in memory from those entries:
-at start, and whenever the table holds signatures this worker has not indexed yet (stories found
-by other workers arrive through the global table's changelog).
+persisted (one write per new story) and the band keys are rebuilt in memory from those entries.
 
 How the index learns of signatures, without ever rescanning the table per event (an earlier version
 rescanned the whole table whenever its size changed: with two workers that was every time the other
@@ -27,7 +25,7 @@ memory only; after a restart such a copy is still found through the founder's ow
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from streams.neardup import band_keys, decode_signature
 
@@ -42,35 +40,41 @@ class StoryIndex:
         self.pending: dict[str, str] = {}  # learnt signatures the table may not hold yet
         self.prune_at = PENDING_PRUNE_AT
 
-    def sync(self, stories: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
-        """Index every signature the table holds, once; later calls cost nothing (see the module doc)."""
+    def sync(self, stories: Mapping[str, str]) -> None:
+        """Index every signature the table holds, once; afterwards only prune (see the module doc)."""
         if len(self.pending) >= self.prune_at:
             self._prune(stories)
         if self.scanned:
             return
-        items = stories.items() if isinstance(stories, Mapping) else stories
-        for key, encoded in items:
-            self.learn(key, encoded)
+        for key, encoded in stories.items():
+            self._index(key, encoded)  # already in the table: nothing pending
         self.scanned = True
 
     def learn(self, key: str | bytes | None, encoded: str | bytes | None) -> None:
-        """Index one table entry (a changelog record): signatures only; tombstones and band keys are ignored."""
+        """Index one changelog record, and keep its signature until the table holds it.
+
+        Signatures only; tombstones and band keys are ignored.
+        """
         if isinstance(key, bytes):
             key = key.decode("utf-8", "replace")
         if isinstance(encoded, bytes):
             encoded = encoded.decode("ascii", "replace")
-        if not key or not encoded or not key.startswith("s:") or key in self.indexed:
-            return
+        if key and encoded and self._index(key, encoded):
+            self.pending[key] = encoded
+
+    def _index(self, key: str, encoded: str) -> bool:
+        """Add a signature's bands; False when ``key`` is not a signature or is indexed already."""
+        if not key.startswith("s:") or key in self.indexed:
+            return False
         self.indexed.add(key)
-        self.pending[key] = encoded
         story_id = key[2:]
         for band in band_keys(decode_signature(encoded)):
             self.bands.setdefault(band, story_id)
+        return True
 
-    def _prune(self, stories: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+    def _prune(self, stories: Mapping[str, str]) -> None:
         """Forget the pending signatures the table now holds; checked again only after as many more arrive."""
-        if isinstance(stories, Mapping):
-            self.pending = {key: value for key, value in self.pending.items() if stories.get(key) is None}
+        self.pending = {key: value for key, value in self.pending.items() if stories.get(key) is None}
         self.prune_at = max(PENDING_PRUNE_AT, 2 * len(self.pending))
 
     def lookup(self, stories_get, key: str) -> str | None:  # type: ignore[no-untyped-def]

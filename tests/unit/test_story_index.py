@@ -34,6 +34,7 @@ def test_a_restarted_worker_rebuilds_the_bands_from_the_table() -> None:
     restarted = StoryIndex()
     restarted.sync(table)
     assert set(restarted.bands) == set(band_keys(sketch(WIRE)))
+    assert restarted.pending == {}  # read from the table: no second copy kept
     copy = link("a2", sketch(COPY), lambda key: restarted.lookup(table.get, key))
     assert copy.story_id == "a1"
 
