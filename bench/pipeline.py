@@ -2,7 +2,8 @@
 
 1. 1,000 feeds on a local HTTP server, polled by one collector replica: feeds/s and CPU per feed
    (`bench/collector_throughput.py`);
-2. N synthetic articles pushed into news.raw with the Faust worker and the indexer running:
+2. N synthetic articles pushed into news.raw with the Faust workers (two by default: one per core)
+   and the indexer running:
    throughput to searchable, then latency news.raw -> searchable at a steady rate
    (`bench/pipeline_stages.py --stages endtoend,latency`);
 3. alert latency from threshold crossing to webhook receipt (`bench/alert_latency.py`).
@@ -47,8 +48,8 @@ def main() -> int:
     parser.add_argument(
         "--streams-workers",
         type=int,
-        default=1,
-        help="Faust workers in the end-to-end run (operators scale the stage this way; default 1)",
+        default=2,
+        help="Faust workers in the end-to-end run: one per core, as operators scale the stage (default 2)",
     )
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)

@@ -164,6 +164,7 @@ def create_app(
     )
     state = {"processed": 0, "last_event": 0.0}
     lookup_story = functools.partial(story_index.lookup, stories.get)
+    lookup_band = story_index.bands.get  # the index's own dict: one C call per band key
 
     @app.agent(raw, concurrency=1)
     async def enrich_articles(stream: faust.StreamT[bytes]) -> None:
@@ -174,7 +175,7 @@ def create_app(
             started = time.perf_counter()
             try:
                 story_index.sync(stories)
-                outcome = processor.process(event.value, source, seen.get, lookup_story)
+                outcome = processor.process(event.value, source, seen.get, lookup_story, lookup_band)
                 if isinstance(outcome, Emit):
                     await tagged.send(key=outcome.tagged.id.encode(), value=outcome.tagged.model_dump_json().encode())
                     for key, value in story_index.record(outcome.story_writes).items():

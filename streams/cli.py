@@ -20,7 +20,21 @@ def streams_command(
     from streams.app import create_app
 
     settings = load_settings()
+    use_fast_event_loop()  # before the app exists: Faust creates its loops (two threads) from the policy
     ensure_pipeline_topics(settings)
     app = create_app(settings, web_port=web_port)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
+
+
+def use_fast_event_loop() -> str:
+    """uvloop as asyncio's loop when it is installed (see pyproject.toml); the name of the loop used."""
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # Windows: no uvloop build; asyncio's own loop works, only slower
+        return "asyncio"
+    # What faust's `--loop uvloop` does (mode.loop.uvloop), without depending on a module's import side effect.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"

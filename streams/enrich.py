@@ -99,9 +99,9 @@ def story_text(article: Article) -> str:
     return f"{article.title}\n{article.text or article.summary}"
 
 
-def link_story(article: Article, lookup: Lookup) -> StoryLink:
+def link_story(article: Article, lookup: Lookup, bands: Lookup | None = None) -> StoryLink:
     """The article's story (see ``streams.neardup.link``); write ``new_entries`` back to the table."""
-    return link(article.id, sketch(story_text(article)), lookup)
+    return link(article.id, sketch(story_text(article)), lookup, bands=bands)
 
 
 # --- Language --------------------------------------------------------------------------------------

@@ -74,8 +74,13 @@ class ArticleProcessor:
         self.detect_language = detect_language
         self.clock = clock
 
-    def process(self, value: bytes | None, source: str, seen: Lookup, stories: Lookup) -> Outcome:
-        """``source`` identifies the record ("partition:offset"), so a replay is told from a duplicate."""
+    def process(
+        self, value: bytes | None, source: str, seen: Lookup, stories: Lookup, bands: Lookup | None = None
+    ) -> Outcome:
+        """``source`` identifies the record ("partition:offset"), so a replay is told from a duplicate.
+
+        ``bands``: the story index's band lookup, when it is kept apart from ``stories``.
+        """
         if value is None:
             return Reject("schema", "empty record (tombstone) on news.raw")
         try:
@@ -89,7 +94,7 @@ class ArticleProcessor:
         if verdict is Seen.OLDER:
             return Skip("older_version")
         try:
-            story = link_story(article, stories)
+            story = link_story(article, stories, bands)
             tagged = enrich(
                 article,
                 tagger=self.tagger,

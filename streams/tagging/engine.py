@@ -121,6 +121,8 @@ class Tagger:
             )
             for spec in rules.tags
         )
+        # What each rule that can add to a score needs (see _could_score), all tags together.
+        self._scoring_needs = tuple(rule.necessary for tag in self._tags for rule in tag.rules if rule.rule.weight > 0)
 
     @classmethod
     def from_paths(cls, paths: Iterable[str | Path]) -> Tagger:
@@ -175,9 +177,16 @@ class Tagger:
         masks = self._entries_mask
         present = 0
         for raw_hits in found.values():
-            for raw in raw_hits:
-                present |= masks[raw.entries]
-        return any(rule.rule.weight > 0 and _possible(rule, present) for tag in self._tags for rule in tag.rules)
+            for entries, _start, _end in raw_hits:
+                present |= masks[entries]
+        # Plain loops, not any()/generators: this runs for every article, and most of them fail here.
+        for necessary in self._scoring_needs:
+            for mask in necessary:
+                if not mask & present:
+                    break
+            else:
+                return True
+        return False
 
     def _document(self, fields: dict[str, Normalized], found: dict[str, list[RawHit]], lang: str) -> _Document:
         document = _Document(fields, lang)
