@@ -55,7 +55,12 @@ def _mask(concepts: Iterable[int]) -> int:
 
 def _possible(rule: _CompiledRule, scope_mask: int) -> bool:
     """The cheap pre-check: can the rule hold in a scope with these concepts at all?"""
-    for mask in rule.necessary:
+    return _has_each(rule.necessary, scope_mask)
+
+
+def _has_each(necessary: tuple[int, ...], scope_mask: int) -> bool:
+    """Whether the scope has a concept of each of these masks."""
+    for mask in necessary:
         if not mask & scope_mask:
             return False
     return True
@@ -179,14 +184,7 @@ class Tagger:
         for raw_hits in found.values():
             for entries, _start, _end in raw_hits:
                 present |= masks[entries]
-        # Plain loops, not any()/generators: this runs for every article, and most of them fail here.
-        for necessary in self._scoring_needs:
-            for mask in necessary:
-                if not mask & present:
-                    break
-            else:
-                return True
-        return False
+        return any(_has_each(necessary, present) for necessary in self._scoring_needs)
 
     def _document(self, fields: dict[str, Normalized], found: dict[str, list[RawHit]], lang: str) -> _Document:
         document = _Document(fields, lang)
