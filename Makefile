@@ -6,11 +6,21 @@ NEWSWATCH := $(VENV)/bin/newswatch
 
 .PHONY: setup run test unit lint stack-up stack-down stack-status readme-settings
 
-$(VENV)/.installed: pyproject.toml
+# The streams stage's compiled speed-ups (native/, Rust) are built when cargo is there; without them
+# the same results come from pure Python, slower. rustup puts cargo in ~/.cargo/bin, which a
+# non-login shell may not have on its PATH.
+CARGO_DIR := $(patsubst %/,%,$(dir $(or $(shell command -v cargo 2>/dev/null),$(wildcard $(HOME)/.cargo/bin/cargo))))
+
+$(VENV)/.installed: pyproject.toml native/Cargo.toml native/Cargo.lock native/src/lib.rs
 	scripts/check-system
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	@if [ -n "$(CARGO_DIR)" ]; then \
+	  PATH="$(CARGO_DIR):$$PATH" $(PY) -m pip install --quiet ./native; \
+	else \
+	  echo "newswatch: cargo not found, so the streams stage runs without its compiled speed-ups (same results, slower). Install Rust (https://rustup.rs) and run 'make setup' again to add them."; \
+	fi
 	touch $@
 
 setup: $(VENV)/.installed

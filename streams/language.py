@@ -17,9 +17,11 @@ Choices that keep it reliable on short news items:
   label is returned: a real code is more useful to an analyst than a forced wrong one.
 * The monitor's main languages (`PRIMARY_LANGUAGES`) get a prior of `PRIMARY_PRIOR` (log-probability
   units), deciding only close calls.
-* Only the first `MAX_CHARS` characters are read: the title and the first sentence identify the
-  language as well as the whole text (still no error on those 709 texts at 120), and the cost grows
-  with the length: each word's character n-grams are looked up in a table larger than the CPU cache.
+* Only the first `MAX_CHARS` characters are read: the title and the start of the text identify the
+  language as well as the whole text (no error on those 709 texts at 100, nor at 80; two at 60), and
+  the cost grows with the length: each word's character n-grams are looked up in tables larger than
+  the CPU cache, which the rest of the worker's work evicts between articles (inside the worker a call
+  took ~147 µs at 160 characters, ~100 µs at 100; ~40 µs in a tight loop with warm caches).
 
 Fallback: text with no letters (empty, only digits/punctuation/URLs) gets `UNDETERMINED` ("und", the
 BCP 47 code for "undetermined"), never a guess.
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 UNDETERMINED = "und"
-MAX_CHARS = 160
+MAX_CHARS = 100
 TOP_K = 8
 PRIMARY_LANGUAGES = frozenset({"en", "ru", "uk", "de", "fr", "pl", "es"})
 PRIMARY_PRIOR = 1.0

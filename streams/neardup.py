@@ -9,7 +9,9 @@ Speed: the Faust stage must do thousands of articles per second in pure Python, 
 *one-permutation* MinHash (Li, Owen & Zhang 2012) with *optimal densification* (Shrivastava 2017):
 every shingle is hashed once and dropped into one of ``NUM_BINS`` bins (minimum kept per bin); empty
 bins borrow the value of another bin chosen by a fixed pseudo-random sequence. This estimates Jaccard
-like classic k-permutation MinHash at 1/k of the cost.
+like classic k-permutation MinHash at 1/k of the cost. When the optional compiled package
+``newswatch-native`` (``native/``, Rust) is installed, the hashing and binning run there (~4x faster
+in the worker); it gives the same signatures, so workers with and without it share one story table.
 
 State is a plain string->string mapping the caller keeps (a Faust table in production, a dict in
 tests): ``link`` reads it through ``lookup`` and returns the entries to write, so it stays pure.
@@ -30,6 +32,7 @@ import unicodedata
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 NUM_BINS = 128
 ROWS_PER_BAND = 4
@@ -68,6 +71,22 @@ def _probe_sequences(length: int = 48) -> tuple[tuple[int, ...], ...]:
 
 
 _PROBES = _probe_sequences()
+
+
+def _native_min_hasher() -> Any:
+    """The compiled twin of ``python_signature`` when ``newswatch-native`` is installed, else None."""
+    try:
+        from newswatch_native import MinHasher
+    except ImportError:
+        return None
+    return MinHasher(NUM_BINS, _BIN_BITS, _VALUE_SHIFT, [list(p) for p in _PROBES], _TOKEN_CACHE_LIMIT)
+
+
+_NATIVE = _native_min_hasher()
+
+
+def native_enabled() -> bool:
+    return _NATIVE is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +137,21 @@ def _token_hashes(token: str) -> tuple[int, int, int]:
 
 def sketch(text: str) -> Signature:
     """MinHash signature of ``text`` over word 3-shingles (shorter texts: one padded shingle)."""
+    tokens = normalise_for_sketch(text)
+    if _NATIVE is not None:
+        values, shingles = _NATIVE.signature(tokens)
+        return Signature(values, shingles)
+    return python_signature(tokens)
+
+
+def python_signature(tokens: list[str]) -> Signature:
+    """The signature of word tokens in Python: the reference for the compiled ``MinHasher``."""
     cached = _TOKEN_HASHES.get
-    tokens = [cached(t) or _token_hashes(t) for t in normalise_for_sketch(text)]
-    if not tokens:
+    hashes = [cached(t) or _token_hashes(t) for t in tokens]
+    if not hashes:
         return Signature((), 0)
-    tokens.extend([_PADDING] * (SHINGLE_SIZE - len(tokens)))
-    shingles = {a[0] ^ b[1] ^ c[2] for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)}
+    hashes.extend([_PADDING] * (SHINGLE_SIZE - len(hashes)))
+    shingles = {a[0] ^ b[1] ^ c[2] for a, b, c in zip(hashes, hashes[1:], hashes[2:], strict=False)}
     # The top bits pick the bin. Iterating in descending order and letting later (smaller) hashes
     # overwrite earlier ones leaves the minimum of each bin, all inside C loops.
     minima = {h >> (64 - _BIN_BITS): h for h in sorted(shingles, reverse=True)}

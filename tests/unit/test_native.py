@@ -1,0 +1,100 @@
+"""The compiled speed-ups (``native/``) must give exactly what the pure-Python reference gives.
+
+Workers with and without ``newswatch-native`` share one story table, so a single differing bin would
+split stories between them. Skipped when the package is not installed, except in CI
+(``NEWSWATCH_REQUIRE_NATIVE=1``), where a failed build must not hide behind a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from streams import neardup
+from streams.neardup import NUM_BINS, Signature, normalise_for_sketch, python_signature
+
+try:
+    import newswatch_native
+except ImportError:  # pragma: no cover - depends on the installation
+    if os.environ.get("NEWSWATCH_REQUIRE_NATIVE") == "1":
+        raise
+    pytest.skip("newswatch-native is not installed (make setup builds it with cargo)", allow_module_level=True)
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "tagging"
+WORDS = (
+    "nato russia talks geneva troops border ukraine belgorod kremlin Stoltenberg войска границе переговоры "
+    "НАТО Україна війська Gespräche Truppen Grenze négociations troupes frontière rozmowy wojska granica "
+    "the a of and 2022 12 ’ « » — naïve ﬁnance Ⅻ ① x y z"
+).split()
+
+
+def fresh_min_hasher(cache_limit: int = 300_000) -> newswatch_native.MinHasher:
+    return newswatch_native.MinHasher(
+        NUM_BINS, neardup._BIN_BITS, neardup._VALUE_SHIFT, [list(p) for p in neardup._PROBES], cache_limit
+    )
+
+
+def native_signature(hasher: newswatch_native.MinHasher, text: str) -> Signature:
+    values, shingles = hasher.signature(normalise_for_sketch(text))
+    return Signature(values, shingles)
+
+
+def corpus_texts() -> list[str]:
+    texts = []
+    for path in sorted(CORPUS.rglob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            texts.append(f"{item['title']}\n{item.get('text') or item.get('summary', '')}")
+    return texts
+
+
+def random_texts(count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    # Lengths 0-3 words take the padding and densification fallbacks; longer ones fill most bins.
+    lengths = [0, 1, 2, 3, 4, 5, 8, 20, 60, 200, 600]
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.choice(lengths))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("source", ["corpus", "random"])
+def test_the_compiled_signature_equals_the_python_one(source: str) -> None:
+    texts = corpus_texts() if source == "corpus" else random_texts(3_000)
+    assert texts
+    hasher = fresh_min_hasher()
+    for text in texts:
+        assert native_signature(hasher, text) == python_signature(normalise_for_sketch(text)), text[:80]
+
+
+def test_equal_after_the_token_cache_is_cleared() -> None:
+    hasher = fresh_min_hasher(cache_limit=5)
+    for text in random_texts(300, seed=11):
+        assert native_signature(hasher, text) == python_signature(normalise_for_sketch(text))
+    assert hasher.cached_tokens() <= 5
+
+
+def test_the_stage_uses_the_compiled_sketch_when_installed() -> None:
+    assert neardup._NATIVE is not None
+    text = "Diplomats met in Geneva on Monday and agreed to meet again in Vienna next week."
+    assert neardup.sketch(text) == python_signature(normalise_for_sketch(text))
+
+
+def test_empty_and_tiny_inputs() -> None:
+    hasher = fresh_min_hasher()
+    assert hasher.signature([]) == ((), 0)
+    values, shingles = hasher.signature(["nato"])
+    assert shingles == 1 and len(values) == NUM_BINS and len(set(values)) == 1
+
+
+def test_bad_construction_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match="num_bins"):
+        newswatch_native.MinHasher(100, 7, 25, [[0]] * 100, 10)
+    with pytest.raises(ValueError, match="probes"):
+        newswatch_native.MinHasher(NUM_BINS, 7, 25, [[NUM_BINS]] * NUM_BINS, 10)
+
+
+def test_tokens_must_be_strings() -> None:
+    with pytest.raises(TypeError):
+        fresh_min_hasher().signature(["nato", 3])
