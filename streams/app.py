@@ -31,8 +31,8 @@ from prometheus_client import Counter, Histogram, generate_latest
 from newswatch.deadletter import DeadLetter
 from newswatch.settings import Settings
 from newswatch.topics import DEADLETTER, RAW, TAGGED, Topics
+from streams import native
 from streams.kafka_transport import NewswatchFaustApp
-from streams.neardup import native_enabled
 from streams.processor import ArticleProcessor, Emit, Reject, Skip
 from streams.story_index import StoryIndex
 
@@ -205,16 +205,17 @@ def create_app(
         level = logging.getLevelName(settings.log_level.upper())
         if isinstance(level, int):
             logging.getLogger().setLevel(level)
-        if not native_enabled():
+        if not native.enabled():
             logging.getLogger(__name__).warning(
-                "newswatch-native is not installed: story sketches are computed in pure Python (same results, "
-                "slower). Fix: install Rust (https://rustup.rs) and run 'make setup' (or pip install ./native)."
+                "newswatch-native is not installed: story sketches and gazetteer matching run in pure Python "
+                "(same results, slower). Fix: install Rust (https://rustup.rs), then 'make setup' "
+                "(or pip install ./native)."
             )
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
         return web.json(
-            {"ok": True, "processed": state["processed"], "last_event": state["last_event"], "native": native_enabled()}
+            {"ok": True, "processed": state["processed"], "last_event": state["last_event"], "native": native.enabled()}
         )
 
     @app.page("/metrics")

@@ -34,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams import native
+
 NUM_BINS = 128
 ROWS_PER_BAND = 4
 NUM_BANDS = NUM_BINS // ROWS_PER_BAND
@@ -75,18 +77,13 @@ _PROBES = _probe_sequences()
 
 def _native_min_hasher() -> Any:
     """The compiled twin of ``python_signature`` when ``newswatch-native`` is installed, else None."""
-    try:
-        from newswatch_native import MinHasher
-    except ImportError:
+    compiled = native.module()
+    if compiled is None:
         return None
-    return MinHasher(NUM_BINS, _BIN_BITS, _VALUE_SHIFT, [list(p) for p in _PROBES], _TOKEN_CACHE_LIMIT)
+    return compiled.MinHasher(NUM_BINS, _BIN_BITS, _VALUE_SHIFT, [list(p) for p in _PROBES], _TOKEN_CACHE_LIMIT)
 
 
 _NATIVE = _native_min_hasher()
-
-
-def native_enabled() -> bool:
-    return _NATIVE is not None
 
 
 @dataclass(frozen=True, slots=True)

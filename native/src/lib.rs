@@ -4,12 +4,13 @@
 //! otherwise, and both must give identical results (workers with and without it share state).
 //! `tests/unit/test_native.py` checks that on thousands of texts.
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 const SHINGLE_SIZE: usize = 3;
 
@@ -137,7 +138,7 @@ impl MinHasher {
     ) -> PyResult<(Bound<'py, PyTuple>, usize)> {
         let mut hashes = Vec::with_capacity(tokens.len());
         for token in tokens.iter() {
-            let token = token.downcast::<PyString>()?;
+            let token = token.cast::<PyString>()?;
             hashes.push(self.hashes(token.to_str()?));
         }
         let (values, shingles) = self.values(hashes);
@@ -150,8 +151,454 @@ impl MinHasher {
     }
 }
 
+/// Python's idea of a word character (`str.isalnum()` or "_", i.e. the regex `\w`), given by Python
+/// itself as ranges of code points, so both sides agree whatever Unicode version each one knows.
+struct WordChars(CharRanges);
+
+impl WordChars {
+    fn contains(&self, c: char) -> bool {
+        if c.is_ascii() {
+            return c.is_ascii_alphanumeric() || c == '_';
+        }
+        self.0.contains(c)
+    }
+}
+
+struct GazetteerVariant {
+    entry: usize,
+    exact: Option<Vec<char>>,
+    needs_capital: bool,
+    stem: bool,
+}
+
+/// The gazetteer's matcher: the compiled twin of `streams.gazetteer.matcher.Gazetteer.python_spans`.
+#[pyclass(module = "newswatch_native", frozen)]
+struct SpanFinder {
+    automaton: AhoCorasick,
+    variants: Vec<Vec<GazetteerVariant>>,
+    word: WordChars,
+    stem_max_suffix: usize,
+}
+
+type VariantSpec = (usize, Option<String>, bool, bool);
+
+#[pymethods]
+impl SpanFinder {
+    /// `keys`: (folded key, its variants as (entry, exact text or None, needs capital, stem)).
+    #[new]
+    #[pyo3(signature = (keys, word_ranges, stem_max_suffix))]
+    fn new(
+        keys: Vec<(String, Vec<VariantSpec>)>,
+        word_ranges: Vec<(u32, u32)>,
+        stem_max_suffix: usize,
+    ) -> PyResult<Self> {
+        if keys
+            .iter()
+            .any(|(key, found)| key.is_empty() || found.is_empty())
+        {
+            return Err(PyValueError::new_err(
+                "every key must be non-empty and have variants",
+            ));
+        }
+        let automaton = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard) // every occurrence of every key, as pyahocorasick's iter
+            .build(keys.iter().map(|(key, _)| key.as_str()))
+            .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))?;
+        let variants = keys
+            .into_iter()
+            .map(|(_, found)| {
+                found
+                    .into_iter()
+                    .map(|(entry, exact, needs_capital, stem)| GazetteerVariant {
+                        entry,
+                        exact: exact.map(|text| text.chars().collect()),
+                        needs_capital,
+                        stem,
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(SpanFinder {
+            automaton,
+            variants,
+            word: WordChars(CharRanges::new(word_ranges, "word_ranges")?),
+            stem_max_suffix,
+        })
+    }
+
+    /// `(start, end, entry)` of every match in `folded` (offsets in characters), leftmost-longest.
+    /// `original` is the text before folding, of the same length in characters.
+    fn spans(&self, original: &str, folded: &str) -> PyResult<Vec<(usize, usize, usize)>> {
+        let chars: Vec<char> = folded.chars().collect();
+        let original: Vec<char> = original.chars().collect();
+        if chars.len() != original.len() {
+            return Err(PyValueError::new_err(format!(
+                "the folded text has {} characters and the original {}: they must be equal",
+                chars.len(),
+                original.len()
+            )));
+        }
+        // Byte offsets of the automaton's matches -> character offsets.
+        let char_at = char_offsets(folded);
+        let to_char = |offset: usize| char_at.as_ref().map_or(offset, |table| table[offset]);
+        let limit = chars.len();
+        let is_word = |i: usize| self.word.contains(chars[i]);
+        let mut candidates: Vec<(usize, std::cmp::Reverse<usize>, usize)> = Vec::new();
+        for found in self.automaton.find_overlapping_iter(folded) {
+            let start = to_char(found.start());
+            if start > 0 && is_word(start - 1) {
+                continue; // inside a word ("us" in "discuss")
+            }
+            let end = to_char(found.end());
+            for variant in &self.variants[found.pattern().as_usize()] {
+                let mut stop = end;
+                if variant.stem {
+                    while stop < limit && stop - end < self.stem_max_suffix && is_word(stop) {
+                        stop += 1;
+                    }
+                }
+                if stop < limit && is_word(stop) {
+                    continue;
+                }
+                if let Some(exact) = &variant.exact {
+                    if original[start..end] != exact[..] {
+                        continue;
+                    }
+                }
+                if variant.needs_capital && !original[start].is_uppercase() {
+                    continue;
+                }
+                candidates.push((start, std::cmp::Reverse(stop), variant.entry));
+                break;
+            }
+        }
+        candidates.sort_unstable();
+        let mut spans = Vec::new();
+        let mut covered_until = 0;
+        for (start, std::cmp::Reverse(stop), entry) in candidates {
+            if start >= covered_until {
+                covered_until = stop;
+                spans.push((start, stop, entry));
+            }
+        }
+        Ok(spans)
+    }
+}
+
+/// For non-ASCII text, the character index of every byte offset (the automaton reports bytes).
+fn char_offsets(text: &str) -> Option<Vec<usize>> {
+    if text.is_ascii() {
+        return None;
+    }
+    let mut table = vec![0; text.len() + 1];
+    let mut count = 0;
+    for (index, (offset, c)) in text.char_indices().enumerate() {
+        table[offset..offset + c.len_utf8()].fill(index);
+        count = index + 1;
+    }
+    table[text.len()] = count;
+    Some(table)
+}
+
+/// Sorted `[start, end)` code point ranges of a character class Python computed (see `streams.native`).
+struct CharRanges(Vec<(u32, u32)>);
+
+impl CharRanges {
+    fn new(ranges: Vec<(u32, u32)>, name: &str) -> PyResult<Self> {
+        if ranges.windows(2).any(|w| w[0].1 > w[1].0) || ranges.iter().any(|r| r.0 >= r.1) {
+            return Err(PyValueError::new_err(format!(
+                "{name} must be sorted, non-empty, non-overlapping [start, end) ranges"
+            )));
+        }
+        Ok(CharRanges(ranges))
+    }
+
+    fn contains(&self, c: char) -> bool {
+        let code = c as u32;
+        match self.0.binary_search_by(|&(start, _)| start.cmp(&code)) {
+            Ok(_) => true,
+            Err(0) => false,
+            Err(after) => code < self.0[after - 1].1,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Edge {
+    Word,
+    Prefix,
+    Inflect,
+    Digits,
+}
+
+struct Piece {
+    key: Vec<char>,
+    starts_inside_word: bool,
+    edge: Edge,
+    endings: FxHashSet<Box<[char]>>,
+    digits: usize,
+}
+
+struct Check {
+    pieces: Vec<Piece>,
+    exact_case: Option<Py<PyString>>,
+    entries: Py<PyTuple>,
+    whole_word: bool,
+}
+
+/// (key, starts inside a word, edge: 0 word 1 prefix 2 inflect 3 digits, endings, digits)
+type PieceSpec = (String, bool, u8, Vec<String>, usize);
+/// (pieces, exact-case literal or None, the entries tuple a hit carries, whole word)
+type CheckSpec = (Vec<PieceSpec>, Option<Py<PyString>>, Py<PyTuple>, bool);
+
+/// The tagger's term matcher: the compiled twin of `streams.tagging.matcher.Matcher.python_raw_hits`.
+#[pyclass(module = "newswatch_native", frozen)]
+struct TermMatcher {
+    automaton: AhoCorasick,
+    key_lengths: Vec<usize>,
+    checks: Vec<Vec<Check>>,
+    word: WordChars,
+    digit: CharRanges,
+}
+
+type Hits = (Vec<(Py<PyTuple>, usize, usize)>, Vec<(usize, Py<PyString>)>);
+
+/// Position of the first space at or after `from` (Python's `text.find(" ", from)`).
+fn find_space(text: &[char], from: usize) -> Option<usize> {
+    text.get(from..)?
+        .iter()
+        .position(|&c| c == ' ')
+        .map(|i| from + i)
+}
+
+impl TermMatcher {
+    fn is_digits(&self, chars: &[char]) -> bool {
+        !chars.is_empty()
+            && chars
+                .iter()
+                .all(|&c| c.is_ascii_digit() || (!c.is_ascii() && self.digit.contains(c)))
+    }
+
+    /// Where the word ends if what follows the key satisfies the piece (`end` is after the key).
+    fn piece_end(&self, piece: &Piece, text: &[char], end: usize) -> Option<usize> {
+        if piece.edge == Edge::Word {
+            return if text[end - 1] == ' ' {
+                Some(end - 1)
+            } else if text.get(end) == Some(&' ') {
+                Some(end)
+            } else {
+                None
+            };
+        }
+        let word_end = find_space(text, end)?;
+        match piece.edge {
+            Edge::Prefix => Some(word_end),
+            Edge::Inflect => piece
+                .endings
+                .contains(&text[end..word_end])
+                .then_some(word_end),
+            _ => {
+                let digits_end = end + piece.digits;
+                (word_end == digits_end && self.is_digits(&text[end..digits_end]))
+                    .then_some(digits_end)
+            }
+        }
+    }
+
+    /// The following pieces of a phrase, in place, one space apart; the end of the phrase.
+    fn rest_of_phrase(
+        &self,
+        pieces: &[Piece],
+        text: &[char],
+        mut position: usize,
+    ) -> Option<usize> {
+        for piece in &pieces[1..] {
+            let from = position + 1;
+            if text.get(from..from + piece.key.len()) != Some(&piece.key[..]) {
+                return None;
+            }
+            position = self.piece_end(piece, text, from + piece.key.len())?;
+        }
+        Some(position)
+    }
+}
+
+#[pymethods]
+impl TermMatcher {
+    #[new]
+    #[pyo3(signature = (keys, word_ranges, digit_ranges))]
+    fn new(
+        keys: Vec<(String, Vec<CheckSpec>)>,
+        word_ranges: Vec<(u32, u32)>,
+        digit_ranges: Vec<(u32, u32)>,
+    ) -> PyResult<Self> {
+        if keys
+            .iter()
+            .any(|(key, checks)| key.is_empty() || checks.is_empty())
+        {
+            return Err(PyValueError::new_err(
+                "every key must be non-empty and have checks",
+            ));
+        }
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(keys.iter().map(|(key, _)| key.as_str()))
+            .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))?;
+        let key_lengths = keys.iter().map(|(key, _)| key.chars().count()).collect();
+        let mut all_checks = Vec::with_capacity(keys.len());
+        for (key, specs) in keys {
+            let mut checks = Vec::with_capacity(specs.len());
+            for (pieces, exact_case, entries, whole_word) in specs {
+                let mut parsed = Vec::with_capacity(pieces.len());
+                for (piece_key, starts_inside_word, edge, endings, digits) in pieces {
+                    let edge = match edge {
+                        0 => Edge::Word,
+                        1 => Edge::Prefix,
+                        2 => Edge::Inflect,
+                        3 => Edge::Digits,
+                        other => {
+                            return Err(PyValueError::new_err(format!(
+                                "key {key:?}: unknown edge code {other}"
+                            )))
+                        }
+                    };
+                    parsed.push(Piece {
+                        key: piece_key.chars().collect(),
+                        starts_inside_word,
+                        edge,
+                        endings: endings.iter().map(|e| e.chars().collect()).collect(),
+                        digits,
+                    });
+                }
+                if parsed.is_empty() {
+                    return Err(PyValueError::new_err(format!(
+                        "key {key:?}: a check without pieces"
+                    )));
+                }
+                checks.push(Check {
+                    pieces: parsed,
+                    exact_case,
+                    entries,
+                    whole_word,
+                });
+            }
+            all_checks.push(checks);
+        }
+        Ok(TermMatcher {
+            automaton,
+            key_lengths,
+            checks: all_checks,
+            word: WordChars(CharRanges::new(word_ranges, "word_ranges")?),
+            digit: CharRanges::new(digit_ranges, "digit_ranges")?,
+        })
+    }
+
+    /// `(hits, exact)` for a folded text: hits are `(entries, start, end)` in its coordinates, in the
+    /// automaton's order (by end, longest key first); `exact` is `(hit index, literal)` for the hits
+    /// whose case the caller must still check against the original text.
+    fn find(&self, py: Python<'_>, folded: &str) -> PyResult<Hits> {
+        // The words-only text (every character but a letter, digit, "_" or space becomes a space),
+        // runs of the folded text's own spaces collapsed to one, padded with a space at each end;
+        // `origin` maps its characters back to the folded text when something was collapsed.
+        let collapse = folded.contains("  ");
+        let mut padded = String::with_capacity(folded.len() + 2);
+        let mut chars = Vec::with_capacity(folded.len() + 2);
+        let mut origin = Vec::new();
+        let mut push = |c: char| {
+            padded.push(c);
+            chars.push(c);
+        };
+        push(' ');
+        let mut after_space = false;
+        for (index, c) in folded.chars().enumerate() {
+            if c == ' ' {
+                if collapse && after_space {
+                    continue;
+                }
+                after_space = true;
+                push(' ');
+            } else {
+                after_space = false;
+                push(if self.word.contains(c) { c } else { ' ' });
+            }
+            if collapse {
+                origin.push(index);
+            }
+        }
+        push(' ');
+        let (mut hits, exact) = self.scan(py, &padded, &chars);
+        if collapse {
+            for hit in &mut hits {
+                hit.1 = origin[hit.1];
+                hit.2 = origin[hit.2 - 1] + 1;
+            }
+        }
+        Ok((hits, exact))
+    }
+}
+
+impl TermMatcher {
+    /// The verified matches in the padded text (`chars` are its characters), in words-only coordinates.
+    fn scan(&self, py: Python<'_>, text: &str, chars: &[char]) -> Hits {
+        let char_at = char_offsets(text);
+        let to_char = |offset: usize| char_at.as_ref().map_or(offset, |table| table[offset]);
+        // pyahocorasick's order: by end position, and at one position the longest key first.
+        let mut found: Vec<(usize, std::cmp::Reverse<usize>, usize)> = self
+            .automaton
+            .find_overlapping_iter(text)
+            .map(|m| {
+                let pattern = m.pattern().as_usize();
+                (
+                    to_char(m.end()),
+                    std::cmp::Reverse(self.key_lengths[pattern]),
+                    pattern,
+                )
+            })
+            .collect();
+        found.sort_unstable();
+        let mut hits = Vec::new();
+        let mut exact = Vec::new();
+        for (end, std::cmp::Reverse(length), pattern) in found {
+            let start = end - length;
+            for check in &self.checks[pattern] {
+                if check.whole_word {
+                    hits.push((check.entries.clone_ref(py), start, end - 2));
+                    continue;
+                }
+                let first = &check.pieces[0];
+                let word_start = if first.starts_inside_word {
+                    chars[..start]
+                        .iter()
+                        .rposition(|&c| c == ' ')
+                        .map_or(0, |i| i + 1)
+                } else {
+                    start + 1
+                };
+                let Some(mut word_end) = self.piece_end(first, chars, end) else {
+                    continue;
+                };
+                if check.pieces.len() > 1 {
+                    match self.rest_of_phrase(&check.pieces, chars, word_end) {
+                        Some(phrase_end) => word_end = phrase_end,
+                        None => continue,
+                    }
+                }
+                if let Some(literal) = &check.exact_case {
+                    exact.push((hits.len(), literal.clone_ref(py)));
+                }
+                hits.push((check.entries.clone_ref(py), word_start - 1, word_end - 1));
+            }
+        }
+        (hits, exact)
+    }
+}
+
 #[pymodule]
 fn newswatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MinHasher>()?;
+    m.add_class::<SpanFinder>()?;
+    m.add_class::<TermMatcher>()?;
     Ok(())
 }

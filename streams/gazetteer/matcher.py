@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import ahocorasick
 
+from streams import native
 from streams.gazetteer.aliases import STEM_MAX_SUFFIX, fold, nfkc
 from streams.gazetteer.loader import DATA_DIR, Entry, GazetteerError, Kind, load_entries
 
@@ -53,6 +54,7 @@ class Gazetteer:
             implied = [by_name[n] for n in (*entry.countries, *entry.implies)] if include_implied else []
             named = [] if entry.kind is Kind.BLOCKER else [entry]
             self._targets.append(tuple((e.name, e.kind.is_place) for e in (*named, *implied)))
+        self._native: Any = None  # the compiled matcher (see streams.native), set by _compile
         self._automaton = self._compile()
 
     @classmethod
@@ -79,6 +81,9 @@ class Gazetteer:
         for key, found in variants.items():
             automaton.add_word(key, (len(key), tuple(found)))
         automaton.make_automaton()
+        compiled = native.module()
+        if compiled is not None:
+            self._native = compiled.SpanFinder(list(variants.items()), native.word_char_ranges(), STEM_MAX_SUFFIX)
         return automaton
 
     def __len__(self) -> int:
@@ -108,6 +113,12 @@ class Gazetteer:
         """``(start, end, entry index)`` of every match, leftmost-longest, blockers included."""
         original = nfkc(text)
         folded = fold(original)
+        if self._native is not None:
+            return self._native.spans(original, folded)  # type: ignore[no-any-return]
+        return self.python_spans(original, folded)
+
+    def python_spans(self, original: str, folded: str) -> list[tuple[int, int, int]]:
+        """``_spans`` in Python: the reference for the compiled ``SpanFinder``."""
         limit = len(folded)
         candidates: list[tuple[int, int, int]] = []  # (start, -end, entry): sorts leftmost-longest
         for last, (length, found) in self._automaton.iter(folded):

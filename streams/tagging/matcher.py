@@ -26,10 +26,11 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 import ahocorasick
 
+from streams import native
 from streams.tagging.normalize import Normalized, words_only
 from streams.tagging.terms import Edge, Piece, Term
 
@@ -43,16 +44,10 @@ class TermEntry:
     article_language_only: bool = False  # match only in articles of the term's language
 
 
-class RawHit(NamedTuple):
-    """Where some terms occur, in folded-text coordinates (a NamedTuple: cheap on the hot path).
-
-    `entries` are indexes into Matcher.entries: all the terms that match this same span the same way
-    (one word is often listed in several concepts).
-    """
-
-    entries: tuple[int, ...]
-    start: int
-    end: int
+# Where some terms occur, in folded-text coordinates: ``(entries, start, end)``. `entries` are indexes
+# into Matcher.entries: all the terms that match this same span the same way (one word is often listed
+# in several concepts). A plain tuple: the compiled matcher builds them too, and they are cheapest.
+RawHit = tuple[tuple[int, ...], int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,24 +126,43 @@ class Matcher:
             self.entry_groups.extend(check.entries for check in checks)
             self._automaton.add_word(key, (len(key), checks))
         self._empty = not by_key
+        self._native: Any = None  # the compiled twin of python_raw_hits (see streams.native)
         if by_key:
             self._automaton.make_automaton()
+            compiled = native.module()
+            if compiled is not None:
+                self._native = compiled.TermMatcher(
+                    [(key, [_check_spec(check) for check in checks]) for key, (_, checks) in self._automaton.items()],
+                    native.word_char_ranges(),
+                    native.digit_ranges(),
+                )
 
     def find(self, normalized: Normalized) -> list[RawHit]:
         """Verified occurrences of every term in a folded text (offsets into `normalized.text`)."""
         if self._empty or not normalized.text:
             return []
-        searchable, shift_at, shifts = _searchable(normalized.text)
-        # Positions below are in this padded text: text[i] is searchable[i - 1].
+        if self._native is not None:
+            hits, exact = self._native.find(normalized.text)
+        else:
+            hits, exact = self.python_hits(normalized.text)
+        if exact:
+            wrong_case = {index for index, literal in exact if not _case_matches(normalized, *hits[index][1:], literal)}
+            hits = [hit for index, hit in enumerate(hits) if index not in wrong_case]
+        return hits
+
+    def python_hits(self, folded: str) -> tuple[list[RawHit], list[tuple[int, str]]]:
+        """The verified matches in a folded text, and the hits whose case is still to check (index in hits,
+        literal): the reference for the compiled ``TermMatcher.find``."""
+        searchable, shift_at, shifts = _searchable(folded)
+        # Positions are first found in this padded text: text[i] is searchable[i - 1].
         text = f" {searchable} "
         hits: list[RawHit] = []
         exact: list[tuple[int, str]] = []  # (index in hits, literal): checked once offsets are final
-        new_hit = tuple.__new__  # RawHit's own __new__ is Python code; this loop runs per match
         for last, (key_length, checks) in self._automaton.iter(text):
             start, end = last - key_length + 1, last + 1  # the key is text[start:end]
             for check in checks:
                 if check.whole_word:
-                    hits.append(new_hit(RawHit, (check.entries, start, end - 2)))
+                    hits.append((check.entries, start, end - 2))
                     continue
                 first = check.pieces[0]
                 if first.starts_inside_word:
@@ -172,16 +186,13 @@ class Matcher:
                         continue
                 if check.exact_case is not None:
                     exact.append((len(hits), check.exact_case))
-                hits.append(new_hit(RawHit, (check.entries, word_start - 1, word_end - 1)))
+                hits.append((check.entries, word_start - 1, word_end - 1))
         if shifts:
             hits = [
-                new_hit(RawHit, (entries, _unshift(start, shift_at, shifts), _unshift(end - 1, shift_at, shifts) + 1))
+                (entries, _unshift(start, shift_at, shifts), _unshift(end - 1, shift_at, shifts) + 1)
                 for entries, start, end in hits
             ]
-        if exact:
-            wrong_case = {index for index, literal in exact if not _case_matches(normalized, *hits[index][1:], literal)}
-            hits = [hit for index, hit in enumerate(hits) if index not in wrong_case]
-        return hits
+        return hits, exact
 
 
 # Runs of spaces in the folded text - a spaced dash ("Россия — НАТО", "NATO – Russia" fold to three
@@ -217,6 +228,18 @@ def _searchable(folded: str) -> tuple[str, list[int], list[int]]:
 
 def _unshift(position: int, shift_at: list[int], shifts: list[int]) -> int:
     return position + shifts[bisect_right(shift_at, position) - 1]
+
+
+_EDGE_CODES = {Edge.WORD: 0, Edge.PREFIX: 1, Edge.INFLECT: 2, Edge.DIGITS: 3}  # as native/src/lib.rs
+
+
+def _check_spec(check: _Check) -> tuple[object, ...]:
+    """A check as the compiled ``TermMatcher`` takes it."""
+    pieces = [
+        (piece.key, piece.starts_inside_word, _EDGE_CODES[piece.edge], sorted(piece.endings), piece.digits)
+        for piece in check.pieces
+    ]
+    return (pieces, check.exact_case, check.entries, check.whole_word)
 
 
 def _whole_word(piece: Piece) -> bool:

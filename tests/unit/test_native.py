@@ -98,3 +98,126 @@ def test_bad_construction_is_refused_with_the_reason() -> None:
 def test_tokens_must_be_strings() -> None:
     with pytest.raises(TypeError):
         fresh_min_hasher().signature(["nato", 3])
+
+
+# --- The gazetteer's matcher ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gazetteer():  # type: ignore[no-untyped-def]
+    from streams.gazetteer.matcher import Gazetteer
+
+    built = Gazetteer.from_directory()
+    assert built._native is not None
+    return built
+
+
+def gazetteer_texts(gazetteer, count: int, seed: int = 5) -> list[str]:  # type: ignore[no-untyped-def]
+    """Aliases of every kind glued to words, stems' endings, capitals and scripts: the edge cases."""
+    rng = random.Random(seed)
+    forms = sorted({form.text for entry in gazetteer.entries for form in entry.forms()})
+    glue = ["", " ", " ", ", ", "-", "_", "'", "’", "\n", "ом", "ą", "é", "1", "\u0301", "ß", "İ"]
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            word = rng.choice(forms) if rng.random() < 0.6 else rng.choice(WORDS)
+            shape = rng.random()
+            word = word.lower() if shape < 0.2 else word.upper() if shape < 0.3 else word
+            parts.append(word + rng.choice(glue))
+        texts.append("".join(parts))
+    return texts
+
+
+def test_the_compiled_gazetteer_matcher_equals_the_python_one(gazetteer) -> None:  # type: ignore[no-untyped-def]
+    from streams.gazetteer.aliases import fold, nfkc
+
+    texts = corpus_texts() + gazetteer_texts(gazetteer, 4_000)
+    matched = 0
+    for text in texts:
+        original = nfkc(text)
+        folded = fold(original)
+        expected = gazetteer.python_spans(original, folded)
+        assert gazetteer._native.spans(original, folded) == expected, text[:120]
+        matched += bool(expected)
+    assert matched > len(texts) // 2  # the texts do exercise the matcher
+
+
+def test_word_characters_are_pythons(gazetteer) -> None:  # type: ignore[no-untyped-def]
+    # A letter right before an alias hides it ("natoli"), in any script, exactly as str.isalnum() says.
+    for before, hidden in [
+        ("x", True),
+        ("é", True),
+        ("ж", True),
+        ("_", True),
+        ("٣", True),
+        ("-", False),
+        ("\u0301", False),
+    ]:
+        text = f"{before}NATO"
+        spans = gazetteer._native.spans(text, text.lower())
+        assert (spans == []) is hidden, before
+        assert gazetteer.python_spans(text, text.lower()) == spans
+
+
+def test_texts_of_different_lengths_are_refused(gazetteer) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="characters"):
+        gazetteer._native.spans("NATO", "nato!")
+
+
+# --- The tagger's term matcher ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tagger():  # type: ignore[no-untyped-def]
+    from streams.tagging.engine import Tagger
+
+    built = Tagger.default()
+    assert built._matcher._native is not None
+    return built
+
+
+def rule_texts(tagger, count: int, seed: int = 3) -> list[str]:  # type: ignore[no-untyped-def]
+    """Rule terms (their written forms, with inflections and digits) glued together in awkward ways."""
+    rng = random.Random(seed)
+    terms = sorted({entry.term.text for entry in tagger._matcher.entries})
+    endings = ["", "", "s", "ов", "ами", "а", "ie", "en", "1991", "_x"]
+    glue = [" ", " ", "  ", "   ", " - ", " — ", ", ", ". ", "-", "\n", "’", "«", "»", "\u00a0", "ß", "İ", "é"]
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 14)):
+            word = rng.choice(terms) if rng.random() < 0.6 else rng.choice(WORDS)
+            word = word.replace("*", rng.choice(["", "ab", "s"])).replace("~", rng.choice(endings))
+            word = word.replace("#", str(rng.randint(0, 9)))
+            shape = rng.random()
+            word = word.upper() if shape < 0.15 else word.title() if shape < 0.3 else word
+            parts.append(word + rng.choice(glue))
+        texts.append("".join(parts))
+    return texts
+
+
+def test_the_compiled_term_matcher_equals_the_python_one(tagger) -> None:  # type: ignore[no-untyped-def]
+    from streams.tagging.normalize import normalize
+
+    matcher = tagger._matcher
+    texts = corpus_texts() + rule_texts(tagger, 4_000)
+    matched = 0
+    for text in texts:
+        folded = normalize(text).text
+        expected = matcher.python_hits(folded)
+        assert matcher._native.find(folded) == expected, text[:120]
+        matched += bool(expected[0])
+    assert matched > len(texts) // 2
+
+
+def test_tagging_results_do_not_depend_on_the_compiled_matcher(tagger) -> None:  # type: ignore[no-untyped-def]
+    from streams.tagging.engine import Tagger
+
+    python_only = Tagger(tagger.rules)
+    python_only._matcher._native = None
+    items = [json.loads(line) for path in sorted(CORPUS.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    items += [{"title": text[:60], "text": text, "lang": "en"} for text in rule_texts(tagger, 500, seed=9)]
+    for item in items:
+        title, text, lang = item["title"], item.get("text") or item.get("summary", ""), item.get("lang")
+        assert tagger.tag(title, text, lang, explain=True) == python_only.tag(title, text, lang, explain=True)

@@ -13,7 +13,7 @@ def found(term: str, lang: str, text: str, **options: object) -> list[str]:
     """The original substrings where `term` matches in `text`."""
     matcher = Matcher([TermEntry(0, parse_term(term, lang, **options))])  # type: ignore[arg-type]
     normalized = normalize(text)
-    spans = [normalized.original_span(hit.start, hit.end) for hit in matcher.find(normalized)]
+    spans = [normalized.original_span(start, end) for _entries, start, end in matcher.find(normalized)]
     return [text[start:end] for start, end in spans]
 
 
