@@ -4,7 +4,7 @@
 //! otherwise, and both must give identical results (workers with and without it share state).
 //! `tests/unit/test_native.py` checks that on thousands of texts.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind};
 use blake2::digest::{Update, VariableOutput};
 use blake2::Blake2bVar;
 use pyo3::exceptions::PyValueError;
@@ -201,7 +201,6 @@ impl SpanFinder {
             ));
         }
         let automaton = AhoCorasick::builder()
-            .kind(Some(AhoCorasickKind::DFA))
             .match_kind(MatchKind::Standard) // every occurrence of every key, as pyahocorasick's iter
             .build(keys.iter().map(|(key, _)| key.as_str()))
             .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))?;
@@ -443,7 +442,6 @@ impl TermMatcher {
         }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
             .build(keys.iter().map(|(key, _)| key.as_str()))
             .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))?;
         let key_lengths = keys.iter().map(|(key, _)| key.chars().count()).collect();
