@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml native/Cargo.toml native/Cargo.lock native/sr
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	@if [ -n "$(CARGO_DIR)" ]; then \
-	  PATH="$(CARGO_DIR):$$PATH" $(PY) -m pip install --quiet ./native; \
+	  PATH="$(CARGO_DIR):$$PATH" $(PY) -m pip install --quiet ./native || \
+	    echo "newswatch: the compiled speed-ups did not build (see above), so the streams stage runs without them (same results, slower). Retry with: PATH=$(CARGO_DIR):\$$PATH $(PY) -m pip install ./native"; \
 	else \
 	  echo "newswatch: cargo not found, so the streams stage runs without its compiled speed-ups (same results, slower). Install Rust (https://rustup.rs) and run 'make setup' again to add them."; \
 	fi
