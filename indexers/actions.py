@@ -77,6 +77,10 @@ class BulkOutcome:
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+# The parts of a bulk response that classify_bulk_response reads (Elasticsearch's filter_path).
+BULK_RESPONSE_FIELDS = "items.*.status,items.*.error"
+
+
 def classify_bulk_response(response: dict[str, Any], records: Sequence[Record]) -> BulkOutcome:
     written = stale = 0
     retry: list[Record] = []

@@ -23,7 +23,7 @@ from elasticsearch import ApiError, Elasticsearch
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic_core import to_json
 
-from indexers.actions import Batch, Record, Rejected, build_batch, classify_bulk_response
+from indexers.actions import BULK_RESPONSE_FIELDS, Batch, Record, Rejected, build_batch, classify_bulk_response
 from indexers.document import ALIAS
 from newswatch.deadletter import DeadLetter
 from newswatch.topics import DEADLETTER, Topics
@@ -131,7 +131,9 @@ class Indexer:
     def _bulk(self, batch: Batch) -> dict[str, Any]:
         started = time.monotonic()
         try:
-            response = self.es.bulk(operations=encode_operations(batch.operations))
+            # Only what classify_bulk_response reads: the full per-item results (index, version, shards,
+            # sequence numbers) are ~5 times larger, for Elasticsearch to write and for us to parse.
+            response = self.es.bulk(operations=encode_operations(batch.operations), filter_path=BULK_RESPONSE_FIELDS)
         except (EsConnectionError, ConnectionTimeout) as exc:
             raise IndexUnavailable(str(exc)) from exc
         except ApiError as exc:
