@@ -351,7 +351,7 @@ type PieceSpec = (String, bool, u8, Vec<String>, usize);
 /// (pieces, exact-case literal or None, the entries tuple a hit carries, whole word)
 type CheckSpec = (Vec<PieceSpec>, Option<Py<PyString>>, Py<PyTuple>, bool);
 
-/// The tagger's term matcher: the compiled twin of `streams.tagging.matcher.Matcher.python_raw_hits`.
+/// The tagger's term matcher: the compiled twin of `streams.tagging.matcher.Matcher.python_hits`.
 #[pyclass(module = "newswatch_native", frozen)]
 struct TermMatcher {
     automaton: AhoCorasick,

@@ -126,7 +126,7 @@ class Matcher:
             self.entry_groups.extend(check.entries for check in checks)
             self._automaton.add_word(key, (len(key), checks))
         self._empty = not by_key
-        self._native: Any = None  # the compiled twin of python_raw_hits (see streams.native)
+        self._native: Any = None  # the compiled twin of python_hits (see streams.native)
         if by_key:
             self._automaton.make_automaton()
             compiled = native.module()
