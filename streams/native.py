@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from array import array
 from functools import cache
 from types import ModuleType
 
@@ -27,24 +28,29 @@ def enabled() -> bool:
 
 
 @cache
+def _every_character() -> str:
+    """Every code point in order, as one string (index == code point), built in C (~0.1 s)."""
+    codes = array("I", range(sys.maxunicode + 1)).tobytes()
+    return codes.decode(f"utf-32-{'le' if sys.byteorder == 'little' else 'be'}", "surrogatepass")
+
+
+@cache
 def word_char_ranges() -> list[tuple[int, int]]:
     """``[start, end)`` code point ranges of Python's word characters (``str.isalnum()`` or "_").
 
-    Taken from this Python's own regex ``\\w`` over every code point (~0.1 s, once per process), so the
+    Taken from this Python's own regex ``\\w`` over every code point (once per process), so the
     compiled code agrees with Python's Unicode tables whatever version Rust's are.
     """
-    everything = "".join(map(chr, range(sys.maxunicode + 1)))
-    return [match.span() for match in re.finditer(r"\w+", everything)]
+    return [match.span() for match in re.finditer(r"\w+", _every_character())]
 
 
 @cache
 def digit_ranges() -> list[tuple[int, int]]:
-    """``[start, end)`` code point ranges of the characters this Python's ``str.isdigit()`` accepts (~40 ms)."""
+    """``[start, end)`` code point ranges of the characters this Python's ``str.isdigit()`` accepts."""
     ranges: list[tuple[int, int]] = []
-    for code in range(sys.maxunicode + 1):
-        if chr(code).isdigit():
-            if ranges and ranges[-1][1] == code:
-                ranges[-1] = (ranges[-1][0], code + 1)
-            else:
-                ranges.append((code, code + 1))
+    for code in map(ord, filter(str.isdigit, _every_character())):
+        if ranges and ranges[-1][1] == code:
+            ranges[-1] = (ranges[-1][0], code + 1)
+        else:
+            ranges.append((code, code + 1))
     return ranges

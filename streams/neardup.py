@@ -10,8 +10,9 @@ Speed: the Faust stage must do thousands of articles per second in pure Python, 
 every shingle is hashed once and dropped into one of ``NUM_BINS`` bins (minimum kept per bin); empty
 bins borrow the value of another bin chosen by a fixed pseudo-random sequence. This estimates Jaccard
 like classic k-permutation MinHash at 1/k of the cost. When the optional compiled package
-``newswatch-native`` (``native/``, Rust) is installed, the hashing and binning run there (~4x faster
-in the worker); it gives the same signatures, so workers with and without it share one story table.
+``newswatch-native`` (``native/``, Rust) is installed, the hashing and binning run there (the whole
+sketch took ~110 µs an article in the worker, ~40 with it); it gives the same signatures, so workers
+with and without it share one story table.
 
 State is a plain string->string mapping the caller keeps (a Faust table in production, a dict in
 tests): ``link`` reads it through ``lookup`` and returns the entries to write, so it stays pure.

@@ -192,18 +192,7 @@ impl SpanFinder {
         word_ranges: Vec<(u32, u32)>,
         stem_max_suffix: usize,
     ) -> PyResult<Self> {
-        if keys
-            .iter()
-            .any(|(key, found)| key.is_empty() || found.is_empty())
-        {
-            return Err(PyValueError::new_err(
-                "every key must be non-empty and have variants",
-            ));
-        }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard) // every occurrence of every key, as pyahocorasick's iter
-            .build(keys.iter().map(|(key, _)| key.as_str()))
-            .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))?;
+        let automaton = overlapping_automaton(&keys, "variants")?;
         let variants = keys
             .into_iter()
             .map(|(_, found)| {
@@ -238,19 +227,14 @@ impl SpanFinder {
                 original.len()
             )));
         }
-        // Byte offsets of the automaton's matches -> character offsets.
-        let char_at = char_offsets(folded);
-        let to_char = |offset: usize| char_at.as_ref().map_or(offset, |table| table[offset]);
         let limit = chars.len();
         let is_word = |i: usize| self.word.contains(chars[i]);
         let mut candidates: Vec<(usize, std::cmp::Reverse<usize>, usize)> = Vec::new();
-        for found in self.automaton.find_overlapping_iter(folded) {
-            let start = to_char(found.start());
+        for (start, end, pattern) in char_matches(&self.automaton, folded) {
             if start > 0 && is_word(start - 1) {
                 continue; // inside a word ("us" in "discuss")
             }
-            let end = to_char(found.end());
-            for variant in &self.variants[found.pattern().as_usize()] {
+            for variant in &self.variants[pattern] {
                 let mut stop = end;
                 if variant.stem {
                     while stop < limit && stop - end < self.stem_max_suffix && is_word(stop) {
@@ -285,19 +269,41 @@ impl SpanFinder {
     }
 }
 
-/// For non-ASCII text, the character index of every byte offset (the automaton reports bytes).
-fn char_offsets(text: &str) -> Option<Vec<usize>> {
-    if text.is_ascii() {
-        return None;
+/// An automaton that finds every occurrence of every key, overlapping ones included, as
+/// pyahocorasick's `iter` does. `keys` pair each key with what a match of it must be checked against.
+fn overlapping_automaton<T>(keys: &[(String, Vec<T>)], what: &str) -> PyResult<AhoCorasick> {
+    if keys
+        .iter()
+        .any(|(key, found)| key.is_empty() || found.is_empty())
+    {
+        return Err(PyValueError::new_err(format!(
+            "every key must be non-empty and have {what}"
+        )));
     }
-    let mut table = vec![0; text.len() + 1];
-    let mut count = 0;
-    for (index, (offset, c)) in text.char_indices().enumerate() {
-        table[offset..offset + c.len_utf8()].fill(index);
-        count = index + 1;
-    }
-    table[text.len()] = count;
-    Some(table)
+    AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .build(keys.iter().map(|(key, _)| key.as_str()))
+        .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))
+}
+
+/// `(start, end, key index)` of every match in `text`, in characters (the automaton counts bytes,
+/// Python counts characters).
+fn char_matches<'a>(
+    automaton: &'a AhoCorasick,
+    text: &'a str,
+) -> impl Iterator<Item = (usize, usize, usize)> + 'a {
+    let char_at: Option<Vec<usize>> = (!text.is_ascii()).then(|| {
+        let mut table = vec![0; text.len() + 1];
+        for (index, (offset, c)) in text.char_indices().enumerate() {
+            table[offset..offset + c.len_utf8()].fill(index);
+        }
+        table[text.len()] = text.chars().count();
+        table
+    });
+    automaton.find_overlapping_iter(text).map(move |m| {
+        let to_char = |offset: usize| char_at.as_ref().map_or(offset, |table| table[offset]);
+        (to_char(m.start()), to_char(m.end()), m.pattern().as_usize())
+    })
 }
 
 /// Sorted `[start, end)` code point ranges of a character class Python computed (see `streams.native`).
@@ -355,7 +361,6 @@ type CheckSpec = (Vec<PieceSpec>, Option<Py<PyString>>, Py<PyTuple>, bool);
 #[pyclass(module = "newswatch_native", frozen)]
 struct TermMatcher {
     automaton: AhoCorasick,
-    key_lengths: Vec<usize>,
     checks: Vec<Vec<Check>>,
     word: WordChars,
     digit: CharRanges,
@@ -432,19 +437,7 @@ impl TermMatcher {
         word_ranges: Vec<(u32, u32)>,
         digit_ranges: Vec<(u32, u32)>,
     ) -> PyResult<Self> {
-        if keys
-            .iter()
-            .any(|(key, checks)| key.is_empty() || checks.is_empty())
-        {
-            return Err(PyValueError::new_err(
-                "every key must be non-empty and have checks",
-            ));
-        }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .build(keys.iter().map(|(key, _)| key.as_str()))
-            .map_err(|e| PyValueError::new_err(format!("cannot build the automaton: {e}")))?;
-        let key_lengths = keys.iter().map(|(key, _)| key.chars().count()).collect();
+        let automaton = overlapping_automaton(&keys, "checks")?;
         let mut all_checks = Vec::with_capacity(keys.len());
         for (key, specs) in keys {
             let mut checks = Vec::with_capacity(specs.len());
@@ -486,7 +479,6 @@ impl TermMatcher {
         }
         Ok(TermMatcher {
             automaton,
-            key_lengths,
             checks: all_checks,
             word: WordChars(CharRanges::new(word_ranges, "word_ranges")?),
             digit: CharRanges::new(digit_ranges, "digit_ranges")?,
@@ -540,21 +532,11 @@ impl TermMatcher {
 impl TermMatcher {
     /// The verified matches in the padded text (`chars` are its characters), in words-only coordinates.
     fn scan(&self, py: Python<'_>, text: &str, chars: &[char]) -> Hits {
-        let char_at = char_offsets(text);
-        let to_char = |offset: usize| char_at.as_ref().map_or(offset, |table| table[offset]);
         // pyahocorasick's order: by end position, and at one position the longest key first.
-        let mut found: Vec<(usize, std::cmp::Reverse<usize>, usize)> = self
-            .automaton
-            .find_overlapping_iter(text)
-            .map(|m| {
-                let pattern = m.pattern().as_usize();
-                (
-                    to_char(m.end()),
-                    std::cmp::Reverse(self.key_lengths[pattern]),
-                    pattern,
-                )
-            })
-            .collect();
+        let mut found: Vec<(usize, std::cmp::Reverse<usize>, usize)> =
+            char_matches(&self.automaton, text)
+                .map(|(start, end, pattern)| (end, std::cmp::Reverse(end - start), pattern))
+                .collect();
         found.sort_unstable();
         let mut hits = Vec::new();
         let mut exact = Vec::new();

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -112,21 +113,37 @@ def gazetteer():  # type: ignore[no-untyped-def]
     return built
 
 
-def gazetteer_texts(gazetteer, count: int, seed: int = 5) -> list[str]:  # type: ignore[no-untyped-def]
-    """Aliases of every kind glued to words, stems' endings, capitals and scripts: the edge cases."""
+def glued_texts(
+    vocabulary: list[str],
+    glue: list[str],
+    count: int,
+    seed: int,
+    max_words: int,
+    change: Callable[[str, random.Random], str],
+) -> list[str]:
+    """Texts of 1 to `max_words` words, each from `vocabulary` (60%) or WORDS, changed by `change` and
+    followed by a piece of `glue`: the edge cases the matchers must agree on."""
     rng = random.Random(seed)
-    forms = sorted({form.text for entry in gazetteer.entries for form in entry.forms()})
-    glue = ["", " ", " ", ", ", "-", "_", "'", "’", "\n", "ом", "ą", "é", "1", "\u0301", "ß", "İ"]
     texts = []
     for _ in range(count):
         parts = []
-        for _ in range(rng.randint(1, 12)):
-            word = rng.choice(forms) if rng.random() < 0.6 else rng.choice(WORDS)
-            shape = rng.random()
-            word = word.lower() if shape < 0.2 else word.upper() if shape < 0.3 else word
-            parts.append(word + rng.choice(glue))
+        for _ in range(rng.randint(1, max_words)):
+            word = rng.choice(vocabulary) if rng.random() < 0.6 else rng.choice(WORDS)
+            parts.append(change(word, rng) + rng.choice(glue))
         texts.append("".join(parts))
     return texts
+
+
+def gazetteer_texts(gazetteer, count: int, seed: int = 5) -> list[str]:  # type: ignore[no-untyped-def]
+    """Aliases of every kind glued to words, stems' endings, capitals and scripts."""
+    forms = sorted({form.text for entry in gazetteer.entries for form in entry.forms()})
+    glue = ["", " ", " ", ", ", "-", "_", "'", "’", "\n", "ом", "ą", "é", "1", "\u0301", "ß", "İ"]
+
+    def change(word: str, rng: random.Random) -> str:
+        shape = rng.random()
+        return word.lower() if shape < 0.2 else word.upper() if shape < 0.3 else word
+
+    return glued_texts(forms, glue, count, seed, 12, change)
 
 
 def test_the_compiled_gazetteer_matcher_equals_the_python_one(gazetteer) -> None:  # type: ignore[no-untyped-def]
@@ -179,22 +196,17 @@ def tagger():  # type: ignore[no-untyped-def]
 
 def rule_texts(tagger, count: int, seed: int = 3) -> list[str]:  # type: ignore[no-untyped-def]
     """Rule terms (their written forms, with inflections and digits) glued together in awkward ways."""
-    rng = random.Random(seed)
     terms = sorted({entry.term.text for entry in tagger._matcher.entries})
     endings = ["", "", "s", "ов", "ами", "а", "ie", "en", "1991", "_x"]
     glue = [" ", " ", "  ", "   ", " - ", " — ", ", ", ". ", "-", "\n", "’", "«", "»", "\u00a0", "ß", "İ", "é"]
-    texts = []
-    for _ in range(count):
-        parts = []
-        for _ in range(rng.randint(1, 14)):
-            word = rng.choice(terms) if rng.random() < 0.6 else rng.choice(WORDS)
-            word = word.replace("*", rng.choice(["", "ab", "s"])).replace("~", rng.choice(endings))
-            word = word.replace("#", str(rng.randint(0, 9)))
-            shape = rng.random()
-            word = word.upper() if shape < 0.15 else word.title() if shape < 0.3 else word
-            parts.append(word + rng.choice(glue))
-        texts.append("".join(parts))
-    return texts
+
+    def change(word: str, rng: random.Random) -> str:
+        word = word.replace("*", rng.choice(["", "ab", "s"])).replace("~", rng.choice(endings))
+        word = word.replace("#", str(rng.randint(0, 9)))
+        shape = rng.random()
+        return word.upper() if shape < 0.15 else word.title() if shape < 0.3 else word
+
+    return glued_texts(terms, glue, count, seed, 14, change)
 
 
 def test_the_compiled_term_matcher_equals_the_python_one(tagger) -> None:  # type: ignore[no-untyped-def]
