@@ -45,6 +45,7 @@ memory, load, the busiest other processes during each window) goes into the JSON
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -1203,6 +1204,7 @@ def enriched_records(bench: Bench, total: int, progress: Progress) -> tuple[list
     of one worker without Kafka)."""
     from streams.app import default_processor
     from streams.processor import Emit
+    from streams.story_index import StoryIndex
 
     processor = default_processor()
     corpus = Corpus(seed=bench.args.seed + 1, topic_share=bench.args.topic_share)
@@ -1215,16 +1217,18 @@ def enriched_records(bench: Bench, total: int, progress: Progress) -> tuple[list
     progress.update(task, completed=total)
     seen: dict[str, str] = {}
     stories: dict[str, str] = {}
+    story_index = StoryIndex()
+    link_story = functools.partial(story_index.link, stories_get=stories.get)
     records: list[tuple[bytes, bytes]] = []
     tags: dict[str, int] = {}
     linked = 0
     task = progress.add_task("enrich in-process (real processor)", total=total, note="")
     cpu_start, wall_start = time.process_time(), time.perf_counter()
     for offset, value in enumerate(articles):
-        outcome = processor.process(value, f"0:{offset}", seen.get, stories.get)
+        outcome = processor.process(value, f"0:{offset}", seen.get, link_story)
         if not isinstance(outcome, Emit):
             continue
-        stories.update(outcome.story_writes)
+        stories.update(story_index.record(outcome.story))
         seen.update(outcome.seen_writes)
         tagged = outcome.tagged
         records.append((tagged.id.encode(), tagged.model_dump_json().encode()))

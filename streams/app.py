@@ -6,14 +6,18 @@ trap:
 - agent concurrency 1: faust 0.15 can commit past an in-flight message above 1;
 - every event is handled inside ``try``: Faust acknowledges an event even when the agent raises, so
   a failure that escaped would silently lose the record. Failures are dead-lettered instead;
-- Faust flushes its producer before every offset commit, so a committed record's output is durable;
+- a record is marked processed only once the broker has acknowledged every record it produced, so
+  a committed offset's output is durable; a batch the broker never takes stops the worker (a restart
+  re-reads from the committed offsets) rather than letting Faust restart just the agent past it;
 - Faust's consumer is replaced by one that commits only records the agent marked processed (see
   ``streams.kafka_transport``): Faust 0.15 can commit past records it skipped in a rebalance.
 
-Throughput (measured with bench/pipeline_stages.py): the producer lingers 50 ms and batches up to
-256 KB, because every article produces several records (news.tagged and the tables' changelogs) and
-unbatched sends cost the worker and the broker more than they need to; and the root logger is put
-back at the configured level once the worker has started (see ``restore_log_level``).
+Throughput (measured with bench/pipeline_stages.py): the agent takes up to ``streams_batch_size``
+articles at a time (``take_events``; a partial batch after ``streams_batch_wait``), enriches them one
+by one, then sends all their records as one closed record batch per topic partition and awaits the
+broker's acknowledgement before marking them processed (``streams.outputs``). Per article, Faust's
+send path had cost more than the enrichment itself. And the root logger is put back at the
+configured level once the worker has started (see ``restore_log_level``).
 """
 
 from __future__ import annotations
@@ -28,16 +32,19 @@ from typing import Any
 import faust
 from prometheus_client import Counter, Histogram, generate_latest
 
-from newswatch.deadletter import DeadLetter
 from newswatch.settings import Settings
 from newswatch.topics import DEADLETTER, RAW, TAGGED, Topics
 from streams import native
 from streams.kafka_transport import NewswatchFaustApp
+from streams.outputs import DeliveryFailed, Outputs
 from streams.processor import ArticleProcessor, Emit, Reject, Skip
+from streams.record_batches import RecordBatches
 from streams.story_index import StoryIndex
 
 EVENTS = Counter("newswatch_streams_events_total", "Records handled by the streams stage", ["outcome"])
 PROCESS_SECONDS = Histogram("newswatch_streams_process_seconds", "Enrichment time per article")
+BATCH_MAX = 500
+BATCH_WAIT = 0.05
 EMITTED = EVENTS.labels("emitted")  # bound once: labels() is a locked dict lookup, and this runs per article
 
 
@@ -127,9 +134,8 @@ def create_app(
         broker_heartbeat_interval=3.0,
         stream_wait_empty=False,
         producer_acks=-1,
-        # Several records per article (news.tagged + the seen/stories changelogs): batch them. At 10 ms
-        # the worker sent ~100 small produce requests a second and building them cost ~4% of its CPU;
-        # 50 ms is still nothing next to the 2.5 s news.raw -> searchable budget.
+        # The agent's records leave in closed batches that never linger (streams.outputs); Faust's own
+        # few sends (its assignor topic) may wait 50 ms.
         producer_linger=0.05,
         producer_max_batch_size=256 * 1024,
         web_enabled=True,
@@ -139,8 +145,6 @@ def create_app(
         **_broker_credentials(settings),
     )
     raw = app.topic(names.raw, key_serializer="raw", value_serializer="raw")
-    tagged = app.topic(names.tagged, key_serializer="raw", value_serializer="raw")
-    deadletter = app.topic(names.deadletter, key_serializer="raw", value_serializer="raw")
     # Keyed by article id, like news.raw, so each worker holds the entries of its own partitions.
     seen = app.Table(
         "seen", default=None, key_type=str, value_type=str, extra_topic_configs=state_topic_config(settings)
@@ -165,36 +169,51 @@ def create_app(
         on_changelog_event=learn_story,
     )
     state = {"processed": 0, "last_event": 0.0}
-    lookup_story = functools.partial(story_index.lookup, stories.get)
-    lookup_band = story_index.bands.get  # the index's own dict: one C call per band key
+    link_story = functools.partial(story_index.link, stories_get=stories.get)
 
     @app.agent(raw, concurrency=1)
     async def enrich_articles(stream: faust.StreamT[bytes]) -> None:
         consumer = app.consumer
-        async for event in stream.events():
-            message = event.message
-            source = f"{message.partition}:{message.offset}"
-            started = time.perf_counter()
+        producer = app.producer._ensure_producer()  # Faust's own aiokafka producer (streams.record_batches)
+        outputs = await Outputs.open(app, producer, names.tagged, names.deadletter, seen, stories)
+        async for events in stream.take_events(settings.streams_batch_size, within=settings.streams_batch_wait):
+            story_index.sync(stories)
+            batch = RecordBatches(app.conf.producer_max_request_size)
+            for event in events:
+                message = event.message
+                started = time.perf_counter()
+                try:
+                    outcome = processor.process(
+                        event.value, f"{message.partition}:{message.offset}", seen.get, link_story
+                    )
+                    if isinstance(outcome, Emit):
+                        article = outcome.tagged
+                        outputs.tagged(batch, message.partition, article.id, article.model_dump_json().encode())
+                        outputs.stories.write(batch, message.partition, story_index.record(outcome.story))
+                        outputs.seen.write(batch, message.partition, outcome.seen_writes)
+                        EMITTED.inc()
+                    elif isinstance(outcome, Skip):
+                        EVENTS.labels(outcome.reason).inc()
+                    else:
+                        outputs.dead_letter(batch, message, outcome)
+                        EVENTS.labels(f"dead_letter_{outcome.kind}").inc()
+                except Exception as exc:  # noqa: BLE001 - Faust would ack and lose it; dead-letter instead
+                    outputs.dead_letter(batch, message, Reject("stage", f"{type(exc).__name__}: {exc}"))
+                    EVENTS.labels("dead_letter_stage").inc()
+                PROCESS_SECONDS.observe(time.perf_counter() - started)
             try:
-                story_index.sync(stories)
-                outcome = processor.process(event.value, source, seen.get, lookup_story, lookup_band)
-                if isinstance(outcome, Emit):
-                    await tagged.send(key=outcome.tagged.id.encode(), value=outcome.tagged.model_dump_json().encode())
-                    for key, value in story_index.record(outcome.story_writes).items():
-                        stories[key] = value
-                    for key, value in outcome.seen_writes.items():
-                        seen[key] = value
-                    EMITTED.inc()
-                elif isinstance(outcome, Skip):
-                    EVENTS.labels(outcome.reason).inc()
-                else:
-                    await _dead_letter(deadletter, message, outcome)
-            except Exception as exc:  # noqa: BLE001 - Faust would ack and lose it; dead-letter instead
-                await _dead_letter(deadletter, message, Reject("stage", f"{type(exc).__name__}: {exc}"))
-            # Only now may this record's offset be committed (see streams.kafka_transport).
-            consumer.mark_processed(message)
-            PROCESS_SECONDS.observe(time.perf_counter() - started)
-            state["processed"] += 1
+                await outputs.deliver(batch)
+            except DeliveryFailed as exc:
+                # Faust would restart only the agent, which reads on past these records: their offsets
+                # would then never be committed nor the records read again. The worker stops instead,
+                # and its restart (supervisor, `newswatch run`) re-reads them from the committed offsets.
+                await app.crash(exc)
+                raise
+            # Only now, with every record they produced acknowledged, may their offsets be committed
+            # (streams.kafka_transport); Faust acks them when the next batch is taken.
+            for event in events:
+                consumer.mark_processed(event.message)
+            state["processed"] += len(events)
             state["last_event"] = time.time()
 
     @app.task
@@ -225,19 +244,3 @@ def create_app(
 
     app.newswatch_state = state  # type: ignore[attr-defined]
     return app
-
-
-async def _dead_letter(topic: Any, message: Any, outcome: Reject) -> None:
-    EVENTS.labels(f"dead_letter_{outcome.kind}").inc()
-    letter = DeadLetter.of(
-        stage="streams",
-        error_kind=outcome.kind,
-        error=outcome.error,
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        at=datetime.now(UTC),
-    )
-    await topic.send(key=message.key, value=letter.model_dump_json().encode())

@@ -4,9 +4,9 @@ The stage (and the ``newswatch tag`` command) does, per article::
 
     verdict = check_seen(article, seen_table.get)            # exact duplicate / stale version?
     if verdict is Seen.NEW:
-        story = link_story(article, story_table.get)          # near-duplicate story
+        story = link_story(article, story_index_linker)       # near-duplicate story
         tagged = enrich(article, tagger=..., gazetteer=..., detect_language=..., story=story, now=...)
-        ... send tagged, then write story.new_entries and seen_entry(article) to the tables
+        ... send tagged, then record the story in the index and write seen_entry(article)
 
 Everything stateful (the tables) is passed in as a lookup function, and the entries to write are
 returned, so these functions are deterministic and tested without Kafka.
@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from newswatch.schema import Article, Evidence, TaggedArticle
-from streams.neardup import StoryLink, link, sketch
+from streams.neardup import StoryLink, StoryLinker, sketch
 
 UNDETERMINED = "und"
 # Below this many letters the identifier is guessing; the feed's language hint is then the better bet.
@@ -99,9 +99,9 @@ def story_text(article: Article) -> str:
     return f"{article.title}\n{article.text or article.summary}"
 
 
-def link_story(article: Article, lookup: Lookup, bands: Lookup | None = None) -> StoryLink:
-    """The article's story (see ``streams.neardup.link``); write ``new_entries`` back to the table."""
-    return link(article.id, sketch(story_text(article)), lookup, bands=bands)
+def link_story(article: Article, linker: StoryLinker) -> StoryLink:
+    """The article's story (see ``streams.neardup.link`` and ``streams.story_index``)."""
+    return linker(article.id, sketch(story_text(article)))
 
 
 # --- Language --------------------------------------------------------------------------------------

@@ -107,6 +107,8 @@ class StoryLink:
     duplicate_of: str | None = None
     similarity: float = 1.0
     new_entries: dict[str, str] = field(default_factory=dict)
+    # The article's signature, for an index that keeps band keys itself (``streams.story_index``).
+    signature: Signature | None = field(default=None, compare=False, repr=False)
 
 
 def normalise_for_sketch(text: str) -> list[str]:
@@ -194,6 +196,14 @@ def band_keys(signature: Signature) -> list[str]:
     packed = array("I", signature.values).tobytes().hex()
     width = ROWS_PER_BAND * 8  # hex digits per band
     return [f"b:{band}:{packed[band * width : (band + 1) * width]}" for band in range(NUM_BANDS)]
+
+
+StoryLinker = Callable[[str, Signature], StoryLink]
+
+
+def table_linker(lookup: Callable[[str], str | None], threshold: float = DEFAULT_THRESHOLD) -> StoryLinker:
+    """``link`` over one mapping that holds everything (band keys and signatures), e.g. a dict in tests."""
+    return lambda article_id, signature: link(article_id, signature, lookup, threshold=threshold)
 
 
 def story_key(story_id: str) -> str:

@@ -26,13 +26,14 @@ from streams.enrich import (
     link_story,
     seen_entry,
 )
+from streams.neardup import StoryLink, StoryLinker
 
 
 @dataclass(frozen=True)
 class Emit:
     tagged: TaggedArticle
+    story: StoryLink  # for the story index to record (streams.story_index)
     seen_writes: dict[str, str] = field(default_factory=dict)
-    story_writes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,8 @@ class ArticleProcessor:
         self.detect_language = detect_language
         self.clock = clock
 
-    def process(
-        self, value: bytes | None, source: str, seen: Lookup, stories: Lookup, bands: Lookup | None = None
-    ) -> Outcome:
-        """``source`` identifies the record ("partition:offset"), so a replay is told from a duplicate.
-
-        ``bands``: the story index's band lookup, when it is kept apart from ``stories``.
-        """
+    def process(self, value: bytes | None, source: str, seen: Lookup, stories: StoryLinker) -> Outcome:
+        """``source`` identifies the record ("partition:offset"), so a replay is told from a duplicate."""
         if value is None:
             return Reject("schema", "empty record (tombstone) on news.raw")
         try:
@@ -94,7 +90,7 @@ class ArticleProcessor:
         if verdict is Seen.OLDER:
             return Skip("older_version")
         try:
-            story = link_story(article, stories, bands)
+            story = link_story(article, stories)
             tagged = enrich(
                 article,
                 tagger=self.tagger,
@@ -106,4 +102,4 @@ class ArticleProcessor:
         except Exception as exc:  # noqa: BLE001 - a bug on one record must not stop the stream: dead-letter it
             return Reject("enrichment", f"{type(exc).__name__}: {exc}")
         key, entry = seen_entry(article)
-        return Emit(tagged, {key: seen_value(entry, source)}, dict(story.new_entries))
+        return Emit(tagged, story, {key: seen_value(entry, source)})

@@ -575,10 +575,184 @@ impl TermMatcher {
     }
 }
 
+const ROWS_PER_BAND: usize = 4;
+
+/// The near-duplicate story index: every known story's signature, and its LSH band keys pointing
+/// to the first story that claimed them. The compiled twin of `streams.story_index.StoryIndex`'s
+/// band dict plus `streams.neardup.link`'s candidate verification, in ~1.6 KB a story instead of
+/// ~4.5 KB of Python strings, and one call an article instead of 32 dict lookups.
+#[pyclass(module = "newswatch_native")]
+struct StoryBands {
+    num_bins: usize,
+    min_shingles: usize,
+    ids: Vec<Box<str>>,
+    signatures: Vec<Box<[u32]>>,
+    by_id: FxHashMap<Box<str>, u32>,
+    bands: Vec<FxHashMap<[u32; ROWS_PER_BAND], u32>>,
+}
+
+impl StoryBands {
+    fn usable(&self, values: &[u32], shingles: usize) -> bool {
+        values.len() == self.num_bins && shingles >= self.min_shingles
+    }
+
+    fn band_rows(values: &[u32]) -> impl Iterator<Item = [u32; ROWS_PER_BAND]> + '_ {
+        values
+            .chunks_exact(ROWS_PER_BAND)
+            .map(|rows| rows.try_into().expect("chunks of ROWS_PER_BAND"))
+    }
+
+    /// Point every band of `values` that no story claimed yet to `story` (Python's `setdefault`).
+    fn claim_free_bands(&mut self, story: u32, values: &[u32]) {
+        for (band, rows) in Self::band_rows(values).enumerate() {
+            self.bands[band].entry(rows).or_insert(story);
+        }
+    }
+
+    fn insert_story(&mut self, story_id: &str, values: Vec<u32>, shingles: usize) -> bool {
+        if self.by_id.contains_key(story_id) {
+            return false;
+        }
+        let story = u32::try_from(self.ids.len()).expect("fewer than 2**32 stories");
+        let usable = self.usable(&values, shingles);
+        self.ids.push(story_id.into());
+        self.by_id.insert(story_id.into(), story);
+        if usable {
+            self.claim_free_bands(story, &values);
+        }
+        // Unusable signatures are never compared (no band points to them): keep only the id.
+        self.signatures.push(if usable {
+            values.into_boxed_slice()
+        } else {
+            Box::default()
+        });
+        true
+    }
+}
+
+#[pymethods]
+impl StoryBands {
+    #[new]
+    #[pyo3(signature = (num_bins, rows_per_band, min_shingles))]
+    fn new(num_bins: usize, rows_per_band: usize, min_shingles: usize) -> PyResult<Self> {
+        if rows_per_band != ROWS_PER_BAND
+            || num_bins == 0
+            || !num_bins.is_multiple_of(ROWS_PER_BAND)
+        {
+            return Err(PyValueError::new_err(format!(
+                "StoryBands needs {ROWS_PER_BAND} rows per band and a multiple of {ROWS_PER_BAND} bins \
+                 (got {rows_per_band} and {num_bins})"
+            )));
+        }
+        Ok(StoryBands {
+            num_bins,
+            min_shingles,
+            ids: Vec::new(),
+            signatures: Vec::new(),
+            by_id: FxHashMap::default(),
+            bands: (0..num_bins / ROWS_PER_BAND)
+                .map(|_| FxHashMap::default())
+                .collect(),
+        })
+    }
+
+    /// Index a story's founding signature; False when the story is known already.
+    fn add_story(&mut self, story_id: &str, values: Vec<u32>, shingles: usize) -> bool {
+        self.insert_story(story_id, values, shingles)
+    }
+
+    /// `add_story` for a signature as `streams.neardup.encode_signature` packs it (native-endian u32s).
+    fn add_packed_story(
+        &mut self,
+        story_id: &str,
+        packed: &[u8],
+        shingles: usize,
+    ) -> PyResult<bool> {
+        if !packed.len().is_multiple_of(4) {
+            return Err(PyValueError::new_err(format!(
+                "a packed signature of {} bytes is not a whole number of 32-bit values",
+                packed.len()
+            )));
+        }
+        let values = packed
+            .chunks_exact(4)
+            .map(|b| u32::from_ne_bytes(b.try_into().expect("chunks of 4")))
+            .collect();
+        Ok(self.insert_story(story_id, values, shingles))
+    }
+
+    /// A duplicate's bands that no story claimed yet now lead to its story (known already).
+    fn add_bands(&mut self, story_id: &str, values: Vec<u32>) -> PyResult<()> {
+        let Some(&story) = self.by_id.get(story_id) else {
+            return Err(PyValueError::new_err(format!("unknown story {story_id:?}")));
+        };
+        if values.len() == self.num_bins {
+            self.claim_free_bands(story, &values);
+        }
+        Ok(())
+    }
+
+    fn founded(&self, story_id: &str) -> bool {
+        self.by_id.contains_key(story_id)
+    }
+
+    /// The most similar story among those sharing a band with `values`, and the estimated Jaccard
+    /// similarity (share of equal bins); None without a candidate above 0. Ties go to the smaller
+    /// story id. Exactly `streams.neardup.link`'s choice.
+    fn best(&self, values: Vec<u32>) -> Option<(String, f64)> {
+        if values.len() != self.num_bins {
+            return None;
+        }
+        let mut best: Option<(u32, usize)> = None;
+        let mut seen: Vec<u32> = Vec::new();
+        for (band, rows) in Self::band_rows(&values).enumerate() {
+            let Some(&story) = self.bands[band].get(&rows) else {
+                continue;
+            };
+            if seen.contains(&story) {
+                continue;
+            }
+            seen.push(story);
+            let theirs = &self.signatures[story as usize];
+            let equal = values
+                .iter()
+                .zip(theirs.iter())
+                .filter(|(a, b)| a == b)
+                .count();
+            let better = match best {
+                None => equal > 0,
+                Some((current, score)) => {
+                    equal > score
+                        || (equal == score && self.ids[story as usize] < self.ids[current as usize])
+                }
+            };
+            if better {
+                best = Some((story, equal));
+            }
+        }
+        best.map(|(story, equal)| {
+            (
+                self.ids[story as usize].to_string(),
+                equal as f64 / self.num_bins as f64,
+            )
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Band keys held (for tests and memory figures).
+    fn band_count(&self) -> usize {
+        self.bands.iter().map(|b| b.len()).sum()
+    }
+}
+
 #[pymodule]
 fn newswatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MinHasher>()?;
     m.add_class::<SpanFinder>()?;
     m.add_class::<TermMatcher>()?;
+    m.add_class::<StoryBands>()?;
     Ok(())
 }

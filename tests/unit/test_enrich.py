@@ -20,7 +20,7 @@ from streams.enrich import (
     story_text,
 )
 from streams.gazetteer import default_gazetteer
-from streams.neardup import StoryLink
+from streams.neardup import StoryLink, table_linker
 
 NOW = datetime(2022, 1, 10, 18, 30, tzinfo=UTC)
 
@@ -222,10 +222,10 @@ def test_exact_duplicates_and_stale_versions_are_recognised() -> None:
 def test_link_story_links_a_republished_copy() -> None:
     state: dict[str, str] = {}
     original = make_article(id="wire-1")
-    first = link_story(original, state.get)
+    first = link_story(original, table_linker(state.get))
     state.update(first.new_entries)
     copy = make_article(id="outlet-2", title="Geneva talks end with no deal", url="https://other.example/x")
-    second = link_story(copy, state.get)
+    second = link_story(copy, table_linker(state.get))
     assert (first.story_id, first.duplicate_of) == ("wire-1", None)
     assert (second.story_id, second.duplicate_of) == ("wire-1", "wire-1")
 

@@ -233,3 +233,69 @@ def test_tagging_results_do_not_depend_on_the_compiled_matcher(tagger) -> None: 
     for item in items:
         title, text, lang = item["title"], item.get("text") or item.get("summary", ""), item.get("lang")
         assert tagger.tag(title, text, lang, explain=True) == python_only.tag(title, text, lang, explain=True)
+
+
+# --- story index ---------------------------------------------------------------------------------
+
+
+def story_stream(count: int, seed: int = 11) -> list[tuple[str, str]]:
+    """(article id, text): originals from the corpus, and copies of earlier ones with a few words edited."""
+    rng = random.Random(seed)
+    originals = corpus_texts() + random_texts(400, seed=seed)
+    stream: list[tuple[str, str]] = []
+    for number in range(count):
+        if stream and rng.random() < 0.45:
+            words = rng.choice(stream)[1].split()
+            for _ in range(rng.choice([0, 1, 2, 5, 12])):
+                if words:
+                    words[rng.randrange(len(words))] = rng.choice(WORDS)
+            text = " ".join(words)
+        else:
+            text = rng.choice(originals)
+        # Ids compare in both orders (ties between equally similar stories go to the smaller id).
+        stream.append((f"{rng.choice('abc')}{number:05d}", text))
+    return stream
+
+
+def linked(index, table: dict[str, str], article_id: str, text: str):  # type: ignore[no-untyped-def]
+    link = index.link(article_id, neardup.sketch(text), table.get)
+    persisted = index.record(link)
+    table.update(persisted)
+    return (link.story_id, link.duplicate_of, link.similarity, persisted)
+
+
+def test_the_compiled_story_index_links_like_the_python_one() -> None:
+    from streams.story_index import StoryIndex
+
+    python, compiled = StoryIndex(compiled=False), StoryIndex(compiled=True)
+    python_table: dict[str, str] = {}
+    compiled_table: dict[str, str] = {}
+    answers = []
+    for article_id, text in story_stream(3_000):
+        expected = linked(python, python_table, article_id, text)
+        assert linked(compiled, compiled_table, article_id, text) == expected, (article_id, text[:80])
+        answers.append(expected)
+    linked_copies = sum(duplicate is not None for _, duplicate, _, _ in answers)
+    assert 500 < linked_copies < 2_000  # the stream really exercises linking, both ways
+
+
+def test_two_compiled_workers_learning_from_each_other_link_like_python_ones() -> None:
+    from streams.story_index import StoryIndex
+
+    def run(compiled: bool) -> list[tuple[str, str | None, float]]:
+        workers = [StoryIndex(compiled=compiled), StoryIndex(compiled=compiled)]
+        tables: list[dict[str, str]] = [{}, {}]
+        answers = []
+        for number, (article_id, text) in enumerate(story_stream(1_500, seed=12)):
+            me = number % 2
+            story_id, duplicate_of, similarity, persisted = linked(workers[me], tables[me], article_id, text)
+            for key, value in persisted.items():  # the other worker reads it from the changelog
+                workers[1 - me].learn(key.encode(), value.encode())
+            answers.append((story_id, duplicate_of, similarity))
+        restarted, table = StoryIndex(compiled=compiled), {**tables[0], **tables[1]}
+        restarted.sync(table)
+        for article_id, text in story_stream(300, seed=13):  # the same ids again: some founded stories
+            answers.append(linked(restarted, table, article_id, text)[:3])
+        return answers
+
+    assert run(compiled=True) == run(compiled=False)
