@@ -43,8 +43,6 @@ from streams.story_index import StoryIndex
 
 EVENTS = Counter("newswatch_streams_events_total", "Records handled by the streams stage", ["outcome"])
 PROCESS_SECONDS = Histogram("newswatch_streams_process_seconds", "Enrichment time per article")
-BATCH_MAX = 500
-BATCH_WAIT = 0.05
 EMITTED = EVENTS.labels("emitted")  # bound once: labels() is a locked dict lookup, and this runs per article
 
 
