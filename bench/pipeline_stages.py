@@ -1204,7 +1204,7 @@ def enriched_records(bench: Bench, total: int, progress: Progress) -> tuple[list
     of one worker without Kafka)."""
     from streams.app import default_processor
     from streams.processor import Emit
-    from streams.story_index import StoryIndex
+    from streams.story_index import new_story_index
 
     processor = default_processor()
     corpus = Corpus(seed=bench.args.seed + 1, topic_share=bench.args.topic_share)
@@ -1217,7 +1217,7 @@ def enriched_records(bench: Bench, total: int, progress: Progress) -> tuple[list
     progress.update(task, completed=total)
     seen: dict[str, str] = {}
     stories: dict[str, str] = {}
-    story_index = StoryIndex()
+    story_index = new_story_index()
     link_story = functools.partial(story_index.link, stories_get=stories.get)
     records: list[tuple[bytes, bytes]] = []
     tags: dict[str, int] = {}

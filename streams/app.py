@@ -39,7 +39,7 @@ from streams.kafka_transport import NewswatchFaustApp
 from streams.outputs import DeliveryFailed, Outputs
 from streams.processor import ArticleProcessor, Emit, Reject, Skip
 from streams.record_batches import RecordBatches
-from streams.story_index import StoryIndex
+from streams.story_index import new_story_index
 
 EVENTS = Counter("newswatch_streams_events_total", "Records handled by the streams stage", ["outcome"])
 PROCESS_SECONDS = Histogram("newswatch_streams_process_seconds", "Enrichment time per article")
@@ -149,7 +149,7 @@ def create_app(
     )
     # Near-duplicate copies of a story arrive on any partition: every worker needs every story. Only
     # signatures are persisted; their LSH band keys are derived in memory (see streams.story_index).
-    story_index = StoryIndex()
+    story_index = new_story_index()
 
     async def learn_story(event: Any) -> None:
         # Every changelog record Faust applies (other workers' stories, replays at start): index it now.

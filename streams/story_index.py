@@ -22,7 +22,7 @@ watch floor - its copies would then start stories of their own (the two-worker i
 Two implementations with one interface and identical answers (``tests/unit/test_native.py``):
 ``CompiledStoryIndex`` keeps the band keys and the signatures in the optional Rust extension (one
 call an article instead of 32 dict lookups and a signature decoded per candidate; ~1.6 KB a story
-instead of ~4.5 KB), ``PythonStoryIndex`` keeps them in dicts. ``StoryIndex()`` picks the first
+instead of ~4.5 KB), ``PythonStoryIndex`` keeps them in dicts. ``new_story_index()`` picks the first
 when ``newswatch-native`` is installed.
 
 Extra band keys that a *duplicate* adds (so later copies find the story through more bands) stay in
@@ -61,7 +61,7 @@ class StoryIndexLike(Protocol):
     def record(self, story: StoryLink) -> dict[str, str]: ...
 
 
-def StoryIndex(threshold: float = DEFAULT_THRESHOLD, *, compiled: bool | None = None) -> StoryIndexLike:  # noqa: N802 - used like a class
+def new_story_index(threshold: float = DEFAULT_THRESHOLD, *, compiled: bool | None = None) -> StoryIndexLike:
     """The compiled index when ``newswatch-native`` is installed (or ``compiled=True``), else the Python one."""
     module = native.module() if compiled is not False else None
     if compiled and module is None:

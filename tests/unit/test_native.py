@@ -265,9 +265,9 @@ def linked(index, table: dict[str, str], article_id: str, text: str):  # type: i
 
 
 def test_the_compiled_story_index_links_like_the_python_one() -> None:
-    from streams.story_index import StoryIndex
+    from streams.story_index import new_story_index
 
-    python, compiled = StoryIndex(compiled=False), StoryIndex(compiled=True)
+    python, compiled = new_story_index(compiled=False), new_story_index(compiled=True)
     python_table: dict[str, str] = {}
     compiled_table: dict[str, str] = {}
     answers = []
@@ -280,10 +280,10 @@ def test_the_compiled_story_index_links_like_the_python_one() -> None:
 
 
 def test_two_compiled_workers_learning_from_each_other_link_like_python_ones() -> None:
-    from streams.story_index import StoryIndex
+    from streams.story_index import new_story_index
 
     def run(compiled: bool) -> list[tuple[str, str | None, float]]:
-        workers = [StoryIndex(compiled=compiled), StoryIndex(compiled=compiled)]
+        workers = [new_story_index(compiled=compiled), new_story_index(compiled=compiled)]
         tables: list[dict[str, str]] = [{}, {}]
         answers = []
         for number, (article_id, text) in enumerate(story_stream(1_500, seed=12)):
@@ -292,7 +292,7 @@ def test_two_compiled_workers_learning_from_each_other_link_like_python_ones() -
             for key, value in persisted.items():  # the other worker reads it from the changelog
                 workers[1 - me].learn(key.encode(), value.encode())
             answers.append((story_id, duplicate_of, similarity))
-        restarted, table = StoryIndex(compiled=compiled), {**tables[0], **tables[1]}
+        restarted, table = new_story_index(compiled=compiled), {**tables[0], **tables[1]}
         restarted.sync(table)
         for article_id, text in story_stream(300, seed=13):  # the same ids again: some founded stories
             answers.append(linked(restarted, table, article_id, text)[:3])

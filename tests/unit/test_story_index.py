@@ -10,7 +10,7 @@ import pytest
 
 from streams import native
 from streams.neardup import band_keys, sketch
-from streams.story_index import PythonStoryIndex, StoryIndex, StoryIndexLike
+from streams.story_index import PythonStoryIndex, StoryIndexLike, new_story_index
 
 WIRE = (
     "Senior diplomats from Russia and the thirty allies met in Brussels on Wednesday for the first council "
@@ -32,7 +32,7 @@ KINDS = [
 
 @pytest.fixture(params=KINDS)
 def make_index(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    return lambda: StoryIndex(compiled=request.param)
+    return lambda: new_story_index(compiled=request.param)
 
 
 def found(index: StoryIndexLike, table: dict[str, str], article_id: str, text: str) -> dict[str, str]:
