@@ -31,6 +31,11 @@ from newswatch.clients import kafka_python_config
 from newswatch.settings import Settings
 
 POLL_TIMEOUT_MS = 200
+MAX_POLL_INTERVAL_MS = 60_000
+# A rebalance must end within the group's rebalance timeout (max_poll_interval_ms): past that, with a
+# session's slack, this member is stuck, not slow (kafka-python was seen never rejoining after the
+# broker restarted mid-rebalance: the replica polled nothing for minutes). It then starts over.
+REBALANCE_DEADLINE_S = MAX_POLL_INTERVAL_MS / 1000 + 30.0
 _FATAL = (kafka_errors.AuthorizationError, kafka_errors.KafkaConfigurationError)
 
 
@@ -40,6 +45,36 @@ class RegistryRecord:
     offset: int
     key: str
     value: bytes | None  # None: the feed was removed
+
+
+class RebalanceStuck(Exception):
+    """No partition assignment long after a rebalance began: the consumer is replaced."""
+
+
+@dataclass(slots=True)
+class RebalanceWatch:
+    """Since when this member has been without an assignment (joining, or between revoke and assign)."""
+
+    deadline: float = REBALANCE_DEADLINE_S
+    since: float | None = None
+
+    def joining(self, now: float) -> None:
+        self.since = now
+
+    def revoked(self, now: float) -> None:
+        if self.since is None:
+            self.since = now
+
+    def assigned(self) -> None:
+        self.since = None
+
+    def check(self, now: float) -> None:
+        """Raise ``RebalanceStuck`` when the rebalance has outlived the deadline."""
+        if self.since is not None and now - self.since > self.deadline:
+            raise RebalanceStuck(
+                f"no partition assignment {now - self.since:.0f} s after the group rebalance began "
+                f"(the limit is {self.deadline:.0f} s); rejoining with a new consumer"
+            )
 
 
 class MembershipListener(Protocol):
@@ -74,6 +109,7 @@ class GroupMembership(ConsumerRebalanceListener):
         self._thread = threading.Thread(target=self._run, name="collector-membership", daemon=True)
         self.last_poll_at: float | None = None  # time.monotonic() of the last completed poll
         self.last_error: str | None = None
+        self.rebalance = RebalanceWatch()
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +131,7 @@ class GroupMembership(ConsumerRebalanceListener):
 
     # --- ConsumerRebalanceListener (called on kafka-python's IO thread) ---------------------------
     def on_partitions_revoked(self, revoked: Any) -> None:
+        self.rebalance.revoked(time.monotonic())
         partitions = sorted(tp.partition for tp in revoked if tp.topic == self._topic)
         if partitions:
             self._listener.partitions_revoked(partitions)
@@ -104,6 +141,7 @@ class GroupMembership(ConsumerRebalanceListener):
         if mine:
             self._consumer.seek_to_beginning(*mine)
         self._listener.partitions_assigned(sorted(tp.partition for tp in mine))
+        self.rebalance.assigned()
 
     # --- the thread -----------------------------------------------------------------------
     def _new_consumer(self) -> Any:
@@ -117,7 +155,7 @@ class GroupMembership(ConsumerRebalanceListener):
             session_timeout_ms=int(settings.collector_session_timeout * 1000),
             heartbeat_interval_ms=int(settings.collector_heartbeat_interval * 1000),
             # Also the rebalance timeout: how long a rebalance waits for a live member to rejoin.
-            max_poll_interval_ms=60_000,
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
             allow_auto_create_topics=False,
         )
         # Know the topic's partitions before joining: a group leader without them assigns nothing, and
@@ -128,6 +166,7 @@ class GroupMembership(ConsumerRebalanceListener):
                 f"no partitions known for {self._topic}; it is created by `newswatch feeds sync` or `collect`"
             )
         consumer.subscribe([self._topic], listener=self)
+        self.rebalance.joining(time.monotonic())
         return consumer
 
     def _run(self) -> None:
@@ -138,6 +177,7 @@ class GroupMembership(ConsumerRebalanceListener):
                 while not self._stop.is_set():
                     batch = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=5000)
                     self.last_poll_at = time.monotonic()
+                    self.rebalance.check(self.last_poll_at)
                     self.last_error = None
                     backoff = 1.0
                     records = [

@@ -127,7 +127,7 @@ class Settings(BaseSettings):
     streams_store: str = Field(
         default="memory://",
         description="Faust table store: `memory://` (rebuilt from the changelog at start) or `rocksdb://` "
-        "(needs the `rocksdict` package).",
+        "(needs the `rocksdict` package: `pip install 'newswatch[rocksdb]'`).",
     )
     streams_state_days: float = Field(
         default=14.0,

@@ -180,15 +180,15 @@ def create_app(
             for event in events:
                 message = event.message
                 started = time.perf_counter()
+                # take_events hands over a list; a RocksDB table store picks its partition's database
+                # from Faust's current event, which must be this article's, as in a per-event loop.
+                stream._set_current_event(event)
                 try:
                     outcome = processor.process(
                         event.value, f"{message.partition}:{message.offset}", seen.get, link_story
                     )
                     if isinstance(outcome, Emit):
-                        article = outcome.tagged
-                        outputs.tagged(batch, message.partition, article.id, article.model_dump_json().encode())
-                        outputs.stories.write(batch, message.partition, story_index.record(outcome.story))
-                        outputs.seen.write(batch, message.partition, outcome.seen_writes)
+                        outputs.emit(batch, message.partition, outcome, story_index.record)
                         EMITTED.inc()
                     elif isinstance(outcome, Skip):
                         EVENTS.labels(outcome.reason).inc()

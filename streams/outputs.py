@@ -19,8 +19,12 @@ from typing import Any
 from faust.types import TP
 
 from newswatch.deadletter import DeadLetter
-from streams.processor import Reject
+from streams.neardup import StoryLink
+from streams.processor import Emit, Reject
 from streams.record_batches import RecordBatches
+
+Addressed = tuple[str, int, bytes | None, bytes]  # topic, partition, key, value
+StoryRecorder = Callable[[StoryLink], Mapping[str, str]]  # the story index's record: entries to persist
 
 
 class DeliveryFailed(RuntimeError):
@@ -47,10 +51,18 @@ class TableOutput:
             functools.partial(serializers.dumps_value, changelog.value_type, serializer=table.value_serializer),
         )
 
-    def write(self, batch: RecordBatches, partition: int, entries: Mapping[str, str]) -> None:
+    def records(self, partition: int, entries: Mapping[str, str]) -> list[Addressed]:
+        """The changelog records for ``entries``, encoded; the store is not touched."""
+        return [
+            (self.topic, partition, self.dumps_key(key), self.dumps_value(value) or b"")
+            for key, value in entries.items()
+        ]
+
+    def store_all(self, entries: Mapping[str, str]) -> None:
+        # A persistent store (RocksDB) picks the partition's database from Faust's current event: the
+        # agent sets it to the article's own before this (see streams.app).
         for key, value in entries.items():
             self.store[key] = value
-            batch.add(self.topic, partition, self.dumps_key(key), self.dumps_value(value) or b"")
 
     def persisted(self, partition: int, offset: int) -> None:
         # What Faust's own changelog callback does: a persistent store (RocksDB) then knows at start
@@ -72,11 +84,24 @@ class Outputs:
         partitions = {topic: len(await producer.partitions_for(topic)) for topic in (tagged, deadletter)}
         return cls(tagged, deadletter, partitions, TableOutput.of(app, seen), TableOutput.of(app, stories), producer)
 
-    def tagged(self, batch: RecordBatches, partition: int, article_id: str, value: bytes) -> None:
-        """An enriched article. Same partition number as its news.raw record (its versions stay in order)."""
-        key = article_id.encode()
+    def emit(self, batch: RecordBatches, partition: int, outcome: Emit, record_story: StoryRecorder) -> None:
+        """An enriched article and its table entries, all or nothing: when a step raises, the batch has
+        nothing of this article (the caller dead-letters it).
+
+        ``news.tagged`` gets the partition number of the article's news.raw record (its versions stay
+        in order); the tables are written at once, so the next article of the batch sees them.
+        """
+        article = outcome.tagged
+        key, value = article.id.encode(), article.model_dump_json().encode()
         batch.check(self.tagged_topic, key, value)
-        batch.add(self.tagged_topic, partition % self.partitions[self.tagged_topic], key, value)
+        records = [(self.tagged_topic, partition % self.partitions[self.tagged_topic], key, value)]
+        records += self.seen.records(partition, outcome.seen_writes)
+        self.seen.store_all(outcome.seen_writes)
+        story_entries = record_story(outcome.story)
+        records += self.stories.records(partition, story_entries)
+        self.stories.store_all(story_entries)
+        for record in records:
+            batch.add(*record)
 
     def dead_letter(self, batch: RecordBatches, message: Any, outcome: Reject) -> None:
         letter = DeadLetter.of(

@@ -93,6 +93,16 @@ def test_a_record_over_the_producers_request_limit_is_refused_with_its_size() ->
     batch.check("news.tagged", b"k", b"v" * 99)
 
 
+def emitted(article_id: str, seen_writes: dict[str, str], size: int = 2) -> Any:
+    """What the processor's ``Emit`` carries, as far as ``Outputs.emit`` reads it."""
+    article = SimpleNamespace(id=article_id, model_dump_json=lambda: "{" + " " * (size - 2) + "}")
+    return SimpleNamespace(tagged=article, seen_writes=seen_writes, story=None)
+
+
+def no_story(story: Any) -> dict[str, str]:
+    return {}
+
+
 def _app_and_tables(tmp_path: Path) -> tuple[Any, Any, Any]:
     from streams.app import create_app
 
@@ -103,12 +113,11 @@ def _app_and_tables(tmp_path: Path) -> tuple[Any, Any, Any]:
 def test_table_entries_are_stored_at_once_and_encoded_as_fausts_own_changelog_records(tmp_path: Path) -> None:
     app, seen, _ = _app_and_tables(tmp_path)
     output = TableOutput.of(app, seen)
-    batch = RecordBatches(max_record_bytes=1000)
-    output.write(batch, 3, {"article-1": "hash@0:5"})
+    [(topic, partition, key, value)] = output.records(3, {"article-1": "hash@0:5"})
+    assert seen.get("article-1") is None  # encoding alone stores nothing
+    output.store_all({"article-1": "hash@0:5"})
     assert seen.get("article-1") == "hash@0:5"  # what the next article's duplicate check reads
-    [(topic, partition)] = batch.groups
     assert (topic, partition) == (seen.changelog_topic.get_topic_name(), 3)
-    [(key, value)] = batch.groups[(topic, partition)]
     assert key == seen.changelog_topic.prepare_key("article-1", seen.key_serializer)[0]
     assert value == seen.changelog_topic.prepare_value("hash@0:5", seen.value_serializer)[0]
 
@@ -123,8 +132,7 @@ def test_delivery_records_each_tables_last_changelog_offset(tmp_path: Path) -> N
     async def scenario() -> None:
         outputs = await Outputs.open(app, producer, "news.tagged", "news.deadletter", seen, stories)
         batch = RecordBatches(max_record_bytes=10_000)
-        outputs.tagged(batch, 2, "a1", b"{}")
-        outputs.seen.write(batch, 2, {"a1": "h@2:7", "a2": "h@2:8"})
+        outputs.emit(batch, 2, emitted("a1", {"a1": "h@2:7", "a2": "h@2:8"}), no_story)
         await outputs.deliver(batch)
 
     asyncio.run(scenario())
@@ -139,7 +147,7 @@ def test_a_batch_the_broker_does_not_acknowledge_fails_the_delivery(tmp_path: Pa
     async def scenario() -> None:
         outputs = await Outputs.open(app, producer, "news.tagged", "news.deadletter", seen, stories)
         batch = RecordBatches(max_record_bytes=1000)
-        outputs.tagged(batch, 0, "a1", b"{}")
+        outputs.emit(batch, 0, emitted("a1", {}), no_story)
         await outputs.deliver(batch)
 
     with pytest.raises(DeliveryFailed, match="the broker did not take 1 records: TimeoutError"):
@@ -153,7 +161,7 @@ def test_outputs_keep_the_news_raw_partition_modulo_each_topics_partition_count(
     async def scenario() -> RecordBatches:
         outputs = await Outputs.open(app, RecordingProducer(), "news.tagged", "news.deadletter", seen, stories)
         batch = RecordBatches(max_record_bytes=10_000)
-        outputs.tagged(batch, 3, "a1", b"{}")
+        outputs.emit(batch, 3, emitted("a1", {}), no_story)
         outputs.dead_letter(batch, message, Reject("schema", "not JSON"))
         return batch
 
@@ -163,3 +171,22 @@ def test_outputs_keep_the_news_raw_partition_modulo_each_topics_partition_count(
     letter = DeadLetter.model_validate_json(value)
     assert key == b"k"
     assert (letter.stage, letter.error_kind, letter.offset) == ("streams", "schema", 9)
+
+
+def test_an_article_that_fails_midway_leaves_nothing_in_the_batch(tmp_path: Path) -> None:
+    app, seen, stories = _app_and_tables(tmp_path)
+
+    def broken_index(story: Any) -> dict[str, str]:
+        raise RuntimeError("story index bug")
+
+    async def scenario() -> RecordBatches:
+        outputs = await Outputs.open(app, RecordingProducer(), "news.tagged", "news.deadletter", seen, stories)
+        batch = RecordBatches(max_record_bytes=100)
+        with pytest.raises(RecordTooLarge):
+            outputs.emit(batch, 0, emitted("big", {"big": "h@0:1"}, size=500), no_story)
+        assert seen.get("big") is None  # refused before any table was written
+        with pytest.raises(RuntimeError, match="story index bug"):
+            outputs.emit(batch, 1, emitted("a1", {"a1": "h@1:1"}), broken_index)
+        return batch
+
+    assert len(asyncio.run(scenario())) == 0  # the caller dead-letters both; no half of either goes out
