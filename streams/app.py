@@ -225,8 +225,8 @@ def create_app(
             logging.getLogger().setLevel(level)
         if not native.enabled():
             logging.getLogger(__name__).warning(
-                "newswatch-native is not installed: story sketches, gazetteer and tag matching run in pure Python "
-                "(same results, slower). Fix: install Rust (https://rustup.rs), then 'make setup' "
+                "newswatch-native is not installed: story sketches and index, gazetteer and tag matching run in "
+                "pure Python (same results, slower). Fix: install Rust (https://rustup.rs), then 'make setup' "
                 "(or pip install ./native)."
             )
 

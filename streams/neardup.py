@@ -214,11 +214,17 @@ def encode_signature(signature: Signature) -> str:
     return base64.b64encode(array("I", signature.values).tobytes()).decode("ascii") + f";{signature.shingles}"
 
 
-def decode_signature(encoded: str) -> Signature:
+def unpack_signature(encoded: str) -> tuple[bytes, int]:
+    """An encoded signature's packed values (native-endian unsigned 32-bit) and shingle count."""
     packed, _, shingles = encoded.partition(";")
+    return base64.b64decode(packed), int(shingles or 0)
+
+
+def decode_signature(encoded: str) -> Signature:
+    packed, shingles = unpack_signature(encoded)
     values = array("I")
-    values.frombytes(base64.b64decode(packed))
-    return Signature(tuple(values), int(shingles or 0))
+    values.frombytes(packed)
+    return Signature(tuple(values), shingles)
 
 
 def link(

@@ -85,8 +85,9 @@ class Outputs:
         return cls(tagged, deadletter, partitions, TableOutput.of(app, seen), TableOutput.of(app, stories), producer)
 
     def emit(self, batch: RecordBatches, partition: int, outcome: Emit, record_story: StoryRecorder) -> None:
-        """An enriched article and its table entries, all or nothing: when a step raises, the batch has
-        nothing of this article (the caller dead-letters it).
+        """An enriched article and its table entries. Everything that can fail on a bad article
+        (encoding, the size check, the story index) comes before the tables' stores are written and
+        before anything joins the batch: then the batch has nothing of it (the caller dead-letters it).
 
         ``news.tagged`` gets the partition number of the article's news.raw record (its versions stay
         in order); the tables are written at once, so the next article of the batch sees them.
@@ -94,11 +95,11 @@ class Outputs:
         article = outcome.tagged
         key, value = article.id.encode(), article.model_dump_json().encode()
         batch.check(self.tagged_topic, key, value)
+        story_entries = record_story(outcome.story)
         records = [(self.tagged_topic, partition % self.partitions[self.tagged_topic], key, value)]
         records += self.seen.records(partition, outcome.seen_writes)
-        self.seen.store_all(outcome.seen_writes)
-        story_entries = record_story(outcome.story)
         records += self.stories.records(partition, story_entries)
+        self.seen.store_all(outcome.seen_writes)
         self.stories.store_all(story_entries)
         for record in records:
             batch.add(*record)

@@ -31,10 +31,9 @@ memory only; after a restart such a copy is still found through the founder's ow
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from streams import native
 from streams.neardup import (
@@ -49,6 +48,7 @@ from streams.neardup import (
     encode_signature,
     link,
     story_key,
+    unpack_signature,
 )
 
 PENDING_PRUNE_AT = 2_000
@@ -79,7 +79,7 @@ class CompiledStoryIndex:
     """Band keys and signatures in Rust (``newswatch_native.StoryBands``): every story's signature is
     held, so the table is read only once, at start."""
 
-    def __init__(self, bands: object, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(self, bands: Any, threshold: float = DEFAULT_THRESHOLD) -> None:
         self.bands = bands
         self.threshold = threshold
         self.scanned = False
@@ -96,18 +96,16 @@ class CompiledStoryIndex:
         if key and encoded:
             self._index(key, encoded)
 
-    def _index(self, key: str, encoded: str) -> bool:
-        if not key.startswith("s:"):
-            return False
-        packed, _, shingles = encoded.partition(";")
-        return bool(self.bands.add_packed_story(key[2:], base64.b64decode(packed), int(shingles or 0)))  # type: ignore[attr-defined]
+    def _index(self, key: str, encoded: str) -> None:
+        if key.startswith("s:"):
+            self.bands.add_packed_story(key[2:], *unpack_signature(encoded))
 
     def link(self, article_id: str, signature: Signature, stories_get: Callable[[str], str | None]) -> StoryLink:
         """``streams.neardup.link``'s answer, from the compiled index alone."""
         bands = self.bands
-        if not signature.usable or bands.founded(article_id):  # type: ignore[attr-defined]
+        if not signature.usable or bands.founded(article_id):
             return StoryLink(story_id=article_id)
-        found = bands.best(signature.values)  # type: ignore[attr-defined]
+        found = bands.best(signature.values)
         if found is not None and found[1] >= self.threshold:
             return StoryLink(found[0], duplicate_of=found[0], similarity=found[1], signature=signature)
         entries = {story_key(article_id): encode_signature(signature)}
@@ -119,9 +117,9 @@ class CompiledStoryIndex:
         if signature is None:
             return {}
         if story.duplicate_of is not None:
-            self.bands.add_bands(story.story_id, signature.values)  # type: ignore[attr-defined]
+            self.bands.add_bands(story.story_id, signature.values)
             return {}
-        self.bands.add_story(story.story_id, signature.values, signature.shingles)  # type: ignore[attr-defined]
+        self.bands.add_story(story.story_id, signature.values, signature.shingles)
         return dict(story.new_entries)
 
 
@@ -170,10 +168,11 @@ class PythonStoryIndex:
         self.pending = {key: value for key, value in self.pending.items() if stories.get(key) is None}
         self.prune_at = max(PENDING_PRUNE_AT, 2 * len(self.pending))
 
-    def lookup(self, stories_get, key: str) -> str | None:  # type: ignore[no-untyped-def]
-        """What ``streams.neardup.link`` asks: band keys from memory, signatures from the table."""
-        if key.startswith("b:"):
-            return self.bands.get(key)
+    def lookup(self, stories_get: Callable[[str], str | None], key: str) -> str | None:
+        """A story's signature for ``streams.neardup.link``: from the table, else learnt and pending.
+
+        (``link`` reads band keys from ``self.bands`` directly.)
+        """
         value = stories_get(key)
         return value if value is not None else self.pending.get(key)
 

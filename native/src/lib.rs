@@ -578,7 +578,7 @@ impl TermMatcher {
 const ROWS_PER_BAND: usize = 4;
 
 /// The near-duplicate story index: every known story's signature, and its LSH band keys pointing
-/// to the first story that claimed them. The compiled twin of `streams.story_index.StoryIndex`'s
+/// to the first story that claimed them. The compiled twin of `streams.story_index.PythonStoryIndex`'s
 /// band dict plus `streams.neardup.link`'s candidate verification, in ~1.6 KB a story instead of
 /// ~4.5 KB of Python strings, and one call an article instead of 32 dict lookups.
 #[pyclass(module = "newswatch_native")]

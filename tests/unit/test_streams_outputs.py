@@ -187,6 +187,7 @@ def test_an_article_that_fails_midway_leaves_nothing_in_the_batch(tmp_path: Path
         assert seen.get("big") is None  # refused before any table was written
         with pytest.raises(RuntimeError, match="story index bug"):
             outputs.emit(batch, 1, emitted("a1", {"a1": "h@1:1"}), broken_index)
+        assert seen.get("a1") is None  # the story index failed before any table was written
         return batch
 
     assert len(asyncio.run(scenario())) == 0  # the caller dead-letters both; no half of either goes out
