@@ -25,9 +25,12 @@ class AlertMetrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        # Read at scrape time (see Alerter), so it keeps growing while no evaluation completes.
         self.lag = Gauge(
             "newswatch_alert_evaluation_lag_seconds",
-            "Now minus the time up to which the rule has been evaluated (grows while Elasticsearch is down)",
+            "Seconds from the newest article time the rule's last completed evaluation covered to now: "
+            "about the evaluation interval while healthy; grows while Elasticsearch is down, the rule fails "
+            "or the alerter is stuck",
             ["rule"],
             registry=self.registry,
         )
@@ -44,3 +47,10 @@ class AlertMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+
+def evaluation_lag_seconds(now_ms: int, evaluated_until_ms: int | None, running_since_ms: int) -> float:
+    """How far behind now a rule's evaluation is: now minus the time up to which it was last evaluated
+    completely (its watermark), or minus ``running_since_ms`` when it never was (a new or changed rule)."""
+    reference = running_since_ms if evaluated_until_ms is None else evaluated_until_ms
+    return max(0.0, (now_ms - reference) / 1000)

@@ -1,9 +1,11 @@
 """Elasticsearch request bodies for evaluating rules, and the parsing of their answers: pure.
 
 Per rule and evaluation, one search counts matching articles per group and per time bucket (a
-``terms`` aggregation on the group field over a ``date_histogram`` on ``published``); a second,
+``composite`` aggregation on the group field over a ``date_histogram`` on ``published``); a second,
 tiny one finds late articles (indexed recently, published before the evaluated range). Both go in
-one ``_msearch`` for all rules, so an evaluation of every rule is one round trip.
+one ``_msearch`` for all rules, so an evaluation of every rule is one round trip as long as each
+grouped rule has at most ``GROUPS_PER_PAGE`` groups with matching articles in the evaluated range;
+beyond that the following pages are fetched (``after``) before the rule counts as evaluated.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from typing import Any
 from alerts.rule import MAX_MIN_SOURCES, Rule
 from alerts.windows import FUTURE_TOLERANCE_MS, Bucket, GroupSeries, Plan, WindowCount
 
-# Groups per rule and evaluation. The terms aggregation keeps only groups with at least `threshold`
-# articles in the evaluated range (no fewer can cross), so this caps crossing groups, not all groups.
-MAX_GROUPS = 500
+# Groups per page of a grouped rule's count. A composite aggregation, not `terms`: it pages through
+# every group exactly (terms is approximate across shards and cannot page), so a catch-up over many
+# groups never skips a crossing one. Composite has no min_doc_count; groups with fewer than
+# `threshold` articles in the range are dropped when the answer is parsed.
+GROUPS_PER_PAGE = 500
 TOP_ARTICLES = 5
 LISTED_SOURCES = 20
 
@@ -38,8 +42,10 @@ def _published(gte_ms: int, lt_ms: int | None = None, lte_ms: int | None = None)
     return {"range": {"published": bounds}}
 
 
-def histogram_search(plan: Plan, *, all_groups: bool = False) -> dict[str, Any]:
-    """``all_groups``: keep groups that cannot cross too (for `alerts test`, which shows them)."""
+def histogram_search(
+    plan: Plan, *, after: Mapping[str, Any] | None = None, page_size: int = GROUPS_PER_PAGE
+) -> dict[str, Any]:
+    """One rule's bucket counts; for a grouped rule one page of groups, starting after ``after`` (None: the first)."""
     rule = plan.rule
     histogram: dict[str, Any] = {
         "date_histogram": {"field": "published", "fixed_interval": f"{rule.step_seconds}s", "min_doc_count": 1}
@@ -48,8 +54,10 @@ def histogram_search(plan: Plan, *, all_groups: bool = False) -> dict[str, Any]:
         histogram["aggs"] = {"sources": {"terms": {"field": "source", "size": MAX_MIN_SOURCES}}}
     aggs: dict[str, Any] = {"histogram": histogram}
     if rule.group_by:
-        terms = {"field": rule.group_by, "size": MAX_GROUPS, "min_doc_count": 1 if all_groups else rule.threshold}
-        aggs = {"groups": {"terms": terms, "aggs": aggs}}
+        composite: dict[str, Any] = {"size": page_size, "sources": [{"group": {"terms": {"field": rule.group_by}}}]}
+        if after is not None:
+            composite["after"] = dict(after)
+        aggs = {"groups": {"composite": composite, "aggs": aggs}}
     return {
         "size": 0,
         "track_total_hits": False,
@@ -77,21 +85,36 @@ def late_search(plan: Plan, lookback_start_ms: int) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class HistogramResult:
+    """Every group of a rule that can cross in the evaluated range (all groups for `alerts test`)."""
+
     series: list[GroupSeries]
-    groups_left_out: int  # articles in groups beyond MAX_GROUPS (0 normally)
 
 
-def parse_histogram(rule: Rule, body: Mapping[str, Any]) -> HistogramResult:
+@dataclass(frozen=True)
+class HistogramPage:
+    series: list[GroupSeries]
+    after: dict[str, Any] | None  # where the next page of groups starts; None: this was the last page
+
+
+def parse_histogram(
+    rule: Rule, body: Mapping[str, Any], *, page_size: int = GROUPS_PER_PAGE, all_groups: bool = False
+) -> HistogramPage:
+    """One page of a rule's counts. ``all_groups``: keep groups that cannot cross too (`alerts test` shows them)."""
     aggs = body.get("aggregations", {})
     step_ms = rule.step_seconds * 1000
     if not rule.group_by:
-        return HistogramResult([GroupSeries(None, _buckets(aggs.get("histogram", {}), step_ms))], 0)
+        return HistogramPage([GroupSeries(None, _buckets(aggs.get("histogram", {}), step_ms))], None)
     groups = aggs.get("groups", {})
+    entries = groups.get("buckets", [])
     series = [
-        GroupSeries(str(entry["key"]), _buckets(entry.get("histogram", {}), step_ms))
-        for entry in groups.get("buckets", [])
+        GroupSeries(str(entry["key"]["group"]), _buckets(entry.get("histogram", {}), step_ms))
+        for entry in entries
+        # Fewer articles in the whole range than the threshold: no window of it can cross.
+        if all_groups or int(entry.get("doc_count", 0)) >= rule.threshold
     ]
-    return HistogramResult(series, int(groups.get("sum_other_doc_count", 0)))
+    # Elasticsearch returns an after_key with every non-empty page; only a full page may have a successor.
+    after = groups.get("after_key") if len(entries) >= page_size else None
+    return HistogramPage(series, None if after is None else dict(after))
 
 
 def _buckets(histogram: Mapping[str, Any], step_ms: int) -> dict[int, Bucket]:

@@ -2,7 +2,8 @@
 
 One evaluation (``evaluate_once``):
 1. plan each rule's windows from its watermark (the time it was last evaluated until);
-2. count them in Elasticsearch (one ``_msearch``);
+2. count them in Elasticsearch (one ``_msearch``; more rounds only for late articles and for rules with
+   more groups than one page: a rule counts as evaluated only with every group read);
 3. for each group whose window crosses outside the cooldown, create the next alert id with
    ``op_type=create`` — the process whose create succeeds owns the alert — and start its deliveries
    as background tasks (a slow or failing channel never delays the next evaluation);
@@ -29,7 +30,7 @@ import httpx
 from alerts.channels import Channel, Redactor
 from alerts.delivery import DeliveryOutcome, DeliveryPolicy, Sender, build_sender, deliver
 from alerts.document import FAILED, SENT, build_alert, chain_after, iso, unfinished_channels
-from alerts.metrics import AlertMetrics
+from alerts.metrics import AlertMetrics, evaluation_lag_seconds
 from alerts.rule import Rule
 from alerts.store import AlertStore, Evaluated, EvaluationFailed, StoreUnavailable
 from alerts.windows import ChainState, GroupSeries, Plan, first_crossing, plan_evaluation
@@ -111,13 +112,23 @@ class Alerter:
         self.last_success_ms: int | None = None
         self.unavailable: str | None = None
         self.rule_errors: dict[str, str] = {}
+        self.running_since_ms = self.now_ms()
+        for rule in self.rules:
+            # Computed when scraped, not set after a pass: a pass that never completes (Elasticsearch
+            # down, a hung request, a failing rule) must show as a growing lag, not as the last value.
+            self.metrics.lag.labels(rule.name).set_function(lambda name=rule.name: self.evaluation_lag(name))
 
     # --- life cycle ----------------------------------------------------------------------------
     def now_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
 
+    def evaluation_lag(self, rule_name: str) -> float:
+        """Seconds from the newest article time the rule's last completed evaluation covered to now."""
+        return evaluation_lag_seconds(self.now_ms(), self.watermarks.get(rule_name), self.running_since_ms)
+
     async def start(self) -> None:
         """Load the watermarks (where each rule's evaluation stopped) so the first pass catches up."""
+        self.running_since_ms = self.now_ms()
         self.watermarks = await self.store.load_watermarks(self.rules)
         for rule in self.rules:
             if self.watermarks.get(rule.name) is None:
@@ -178,7 +189,7 @@ class Alerter:
             except StoreUnavailable as exc:
                 self._store_down(str(exc))
                 for plan in plans:
-                    self._lag(plan.rule, now_ms, "unavailable")
+                    self.metrics.evaluations.labels(plan.rule.name, "unavailable").inc()
                 return []
             fired: list[dict[str, Any]] = []
             advanced: dict[Rule, int] = {}
@@ -189,7 +200,7 @@ class Alerter:
                 if ok:
                     self.watermarks[rule.name] = now_ms
                     advanced[rule] = now_ms
-                self._lag(rule, now_ms, "ok" if ok else "error")
+                self.metrics.evaluations.labels(rule.name, "ok" if ok else "error").inc()
         try:
             await self.store.save_watermarks(advanced, self.instance)
         except StoreUnavailable as exc:
@@ -206,11 +217,6 @@ class Alerter:
             self.log.warning("elasticsearch unavailable; retrying every interval, then catching up", error=error)
         self.unavailable = error
 
-    def _lag(self, rule: Rule, now_ms: int, outcome: str) -> None:
-        self.metrics.evaluations.labels(rule.name, outcome).inc()
-        until = self.watermarks.get(rule.name)
-        self.metrics.lag.labels(rule.name).set(0.0 if until is None else max(0.0, (now_ms - until) / 1000))
-
     async def _evaluate_rule(
         self, result: Evaluated | EvaluationFailed, now_ms: int
     ) -> tuple[list[dict[str, Any]], bool]:
@@ -223,8 +229,6 @@ class Alerter:
             return [], False
         if self.rule_errors.pop(result.plan.rule.name, None) is not None:
             self.log.info("rule evaluates again; catching up", rule=result.plan.rule.name)
-        if result.result.groups_left_out:
-            self.log.warning("more crossing groups than evaluated", rule=result.plan.rule.name)
         candidates = [
             series
             for series in result.result.series

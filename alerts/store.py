@@ -32,6 +32,7 @@ from alerts.document import (
     watermark_id,
 )
 from alerts.queries import (
+    GROUPS_PER_PAGE,
     HistogramResult,
     WindowArticles,
     histogram_search,
@@ -44,7 +45,7 @@ from alerts.queries import (
     window_articles_search,
 )
 from alerts.rule import Rule
-from alerts.windows import ChainState, Plan, WindowCount, widen_for_late
+from alerts.windows import ChainState, GroupSeries, Plan, WindowCount, widen_for_late
 
 
 class StoreUnavailable(RuntimeError):
@@ -78,8 +79,11 @@ def _reason(item: Mapping[str, Any]) -> str:
 
 
 class AlertStore:
-    def __init__(self, es: AsyncElasticsearch, *, source: str, alerts_index: str) -> None:
+    def __init__(
+        self, es: AsyncElasticsearch, *, source: str, alerts_index: str, groups_per_page: int = GROUPS_PER_PAGE
+    ) -> None:
         self.es = es
+        self.groups_per_page = groups_per_page
         self.source = source
         self.alerts_index = alerts_index
         self.state_index = state_index(alerts_index)
@@ -122,44 +126,63 @@ class AlertStore:
     async def evaluate(
         self, plans: Sequence[Plan], lookback_ms: int, *, all_groups: bool = False
     ) -> list[Evaluated | EvaluationFailed]:
-        """Count every plan's windows in one ``_msearch`` (a second one only for rules with late articles)."""
+        """Count every plan's windows: one ``_msearch`` for all rules, more only for rules with late articles
+        (counted again over their wider range) or more groups than one page (the following pages).
+
+        A rule is evaluated only once every page of its groups has been read: its result is then complete,
+        so the caller may move its watermark on without skipping a group."""
         searches: list[dict[str, Any]] = []
         slots: list[tuple[int, str]] = []
         for position, plan in enumerate(plans):
-            searches += [{"index": self.source}, histogram_search(plan, all_groups=all_groups)]
+            searches += [{"index": self.source}, histogram_search(plan, page_size=self.groups_per_page)]
             slots.append((position, "histogram"))
             late = late_search(plan, plan.now_ms - lookback_ms)
             if late is not None:
                 searches += [{"index": self.source}, late]
                 slots.append((position, "late"))
         answers = (await self.call(self.es.msearch, searches=searches))["responses"]
-        results: list[Evaluated | EvaluationFailed] = [Evaluated(plan, HistogramResult([], 0)) for plan in plans]
-        widened: dict[int, Plan] = {}
+        counted: dict[int, Plan] = dict(enumerate(plans))  # the plan each rule's counts belong to
+        series: dict[int, list[GroupSeries]] = {position: [] for position in counted}
+        failed: dict[int, EvaluationFailed] = {}
+        # position -> where its next page of groups starts (None: the first page of a widened plan)
+        pending: dict[int, dict[str, Any] | None] = {}
         for (position, kind), answer in zip(slots, answers, strict=True):
             plan = plans[position]
-            if "error" in answer:
-                results[position] = EvaluationFailed(plan.rule, _reason(answer))
-            elif isinstance(results[position], EvaluationFailed):
+            if position in failed:
                 continue
+            if "error" in answer:
+                failed[position] = EvaluationFailed(plan.rule, _reason(answer))
+                pending.pop(position, None)
             elif kind == "histogram":
-                results[position] = Evaluated(plan, parse_histogram(plan.rule, answer))
+                page = parse_histogram(plan.rule, answer, page_size=self.groups_per_page, all_groups=all_groups)
+                series[position] += page.series
+                if page.after is not None:
+                    pending[position] = page.after
             else:
                 wider = widen_for_late(plan, parse_late(answer), lookback_ms)
-                if wider is not None:
-                    widened[position] = wider
-        if widened:
-            positions = [p for p in widened if not isinstance(results[p], EvaluationFailed)]
-            searches = [part for p in positions for part in ({"index": self.source}, histogram_search(widened[p]))]
-            if searches:
-                answers = (await self.call(self.es.msearch, searches=searches))["responses"]
-                for position, answer in zip(positions, answers, strict=True):
-                    plan = widened[position]
-                    results[position] = (
-                        EvaluationFailed(plan.rule, _reason(answer))
-                        if "error" in answer
-                        else Evaluated(plan, parse_histogram(plan.rule, answer))
-                    )
-        return results
+                if wider is not None:  # count again from the first page, over the wider range
+                    counted[position], series[position], pending[position] = wider, [], None
+        while pending:
+            positions = list(pending)
+            searches = []
+            for position in positions:
+                next_page = histogram_search(counted[position], after=pending[position], page_size=self.groups_per_page)
+                searches += [{"index": self.source}, next_page]
+            answers = (await self.call(self.es.msearch, searches=searches))["responses"]
+            pending = {}
+            for position, answer in zip(positions, answers, strict=True):
+                plan = counted[position]
+                if "error" in answer:
+                    failed[position] = EvaluationFailed(plan.rule, _reason(answer))
+                    continue
+                page = parse_histogram(plan.rule, answer, page_size=self.groups_per_page, all_groups=all_groups)
+                series[position] += page.series
+                if page.after is not None:
+                    pending[position] = page.after
+        return [
+            failed.get(position) or Evaluated(counted[position], HistogramResult(series[position]))
+            for position in range(len(plans))
+        ]
 
     async def window_articles(self, rule: Rule, window: WindowCount) -> WindowArticles:
         answer = await self.call(self.es.search, index=self.source, **window_articles_search(rule, window))

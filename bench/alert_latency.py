@@ -54,6 +54,8 @@ from newswatch.settings import Settings  # noqa: E402
 from newswatch.stack.process import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "alert_latency.json"
+# Issue 5 asks for p50/p95 over at least 50 crossings; with fewer, p95 is one or two samples' luck.
+MIN_CROSSINGS = 50
 
 
 class Receiver:
@@ -171,11 +173,18 @@ def fired_at(es: Elasticsearch, alerts_index: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--crossings", type=int, default=60, help="threshold crossings to measure (at least 50)")
+    parser.add_argument(
+        "--crossings", type=int, default=60, help=f"threshold crossings to measure (at least {MIN_CROSSINGS})"
+    )
     parser.add_argument("--interval", type=float, default=1.0, help="the alerter's evaluation interval, seconds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON results")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
+    if args.crossings < MIN_CROSSINGS:
+        parser.error(
+            f"--crossings {args.crossings}: at least {MIN_CROSSINGS} are needed for the p50/p95 issue 5 asks for "
+            f"(fewer make p95 depend on one or two samples); nothing was measured"
+        )
     random.seed(args.seed)
     settings = Settings.load()
     es = elasticsearch_client(settings)

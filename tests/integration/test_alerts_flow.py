@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from alerts.channels import Channel, ConsoleChannel, EmailChannel, SmtpServer, WebhookChannel
 from alerts.delivery import DeliveryPolicy
 from alerts.document import SENT, build_alert, iso
-from alerts.queries import WindowArticles
+from alerts.queries import GROUPS_PER_PAGE, WindowArticles
 from alerts.rule import Rule, parse_rules
 from alerts.service import Alerter, AlerterConfig
 from alerts.store import AlertStore
@@ -71,10 +71,18 @@ class World:
         return parse_rules(text, source="test", channels=list(self.channels()))
 
     def alerter(
-        self, rules: list[Rule], *, webhook_url: str | None = None, attempts: int = 3, smtp: SmtpServer | None = None
+        self,
+        rules: list[Rule],
+        *,
+        webhook_url: str | None = None,
+        attempts: int = 3,
+        smtp: SmtpServer | None = None,
+        groups_per_page: int = GROUPS_PER_PAGE,
     ) -> Alerter:
         es = async_elasticsearch_client(self.settings)
-        store = AlertStore(es, source=self.articles.name, alerts_index=self.alerts_index)
+        store = AlertStore(
+            es, source=self.articles.name, alerts_index=self.alerts_index, groups_per_page=groups_per_page
+        )
         config = AlerterConfig(delivery=DeliveryPolicy(attempts=attempts, backoff=0.2, timeout=2.0), lease_seconds=3.0)
         return Alerter(
             rules=rules,
@@ -214,6 +222,41 @@ async def test_restart_catches_up_on_a_crossing_while_down_and_never_repeats(
     assert sorted(r.body["alert"]["group"] for r in world.webhook.received) == ["Belarus", "Ukraine", "Ukraine"]
 
 
+async def test_every_crossing_group_fires_however_many_pages_of_groups_there_are(
+    world: World, closing: list[Alerter]
+) -> None:
+    rules = world.rules(GROUPED)
+    first = world.alerter(rules, groups_per_page=3)
+    closing.append(first)
+    await first.start()
+    live = [f"live-{i:02d}" for i in range(8)]
+    for place in live:
+        world.articles.burst(2, world.clock.now, places=(place,), refresh=False)
+    for place in live[:5]:  # groups that cannot cross, between the others in key order
+        world.articles.add(world.clock.now, places=(f"{place}-alone",), refresh=False)
+    world.es.indices.refresh(index=world.articles.name)
+    fired = await first.evaluate_once()  # 13 groups, pages of 3
+    assert sorted(doc["group"] for doc in fired) == live
+    await first.drain(10)
+    # many groups cross while no alerter runs, in windows that have all closed before the restart
+    down_at = world.clock.now
+    missed = [f"missed-{i:02d}" for i in range(10)]
+    for place in missed:
+        world.articles.burst(2, down_at + timedelta(seconds=15), places=(place,), refresh=False)
+    world.es.indices.refresh(index=world.articles.name)
+    world.clock.advance(60)
+    second = world.alerter(rules, groups_per_page=3)
+    closing.append(second)
+    await second.start()
+    fired = await second.evaluate_once()
+    assert sorted(doc["group"] for doc in fired) == missed
+    assert all(doc["detection_delay_seconds"] > 30 for doc in fired)
+    world.clock.advance(1)
+    assert await second.evaluate_once() == []
+    await second.drain(10)
+    assert len(world.webhook.received) == len(live) + len(missed)
+
+
 async def test_a_late_article_counts_in_its_own_window(world: World, closing: list[Alerter]) -> None:
     alerter = world.alerter(world.rules(GROUPED))
     closing.append(alerter)
@@ -340,7 +383,17 @@ async def test_elasticsearch_outage_is_ridden_out_and_caught_up(world: World, cl
     alerter = world.alerter(world.rules(GROUPED))
     closing.append(alerter)
     await alerter.start()
+
+    def lag() -> float | None:
+        labels = {"rule": "buildup-by-place"}
+        return alerter.metrics.registry.get_sample_value("newswatch_alert_evaluation_lag_seconds", labels)
+
+    world.clock.advance(2)
+    assert lag() == 2  # never evaluated yet: behind since the alerter began
     assert await alerter.evaluate_once() == []
+    assert lag() == 0
+    world.clock.advance(1.5)
+    assert lag() == 1.5  # read when scraped: it moves with the clock, not only after a pass
     real_es = alerter.store.es
     # Elasticsearch "goes away" (a client aimed at a port nothing listens on; the shared node stays up)
     alerter.store.es = AsyncElasticsearch(f"http://127.0.0.1:{free_port()}", request_timeout=1, max_retries=0)
@@ -352,14 +405,13 @@ async def test_elasticsearch_outage_is_ridden_out_and_caught_up(world: World, cl
             assert await alerter.evaluate_once() == []  # no crash, nothing fired, watermark held
         healthy, details = alerter.health()
         assert not healthy and "Connection" in str(details["elasticsearch"])
-        lag = alerter.metrics.lag.labels("buildup-by-place")._value.get()
-        assert lag >= 30
+        assert lag() == 31.5  # the whole outage, since the last evaluation that completed
     finally:
         await alerter.store.es.close()
         alerter.store.es = real_es
     (fired,) = await alerter.evaluate_once()  # back: the crossing during the outage, once
     assert fired["group"] == "Estonia" and fired["detection_delay_seconds"] > 20
-    assert alerter.health()[0] and alerter.metrics.lag.labels("buildup-by-place")._value.get() == 0
+    assert alerter.health()[0] and lag() == 0
     world.clock.advance(1)
     assert await alerter.evaluate_once() == []
 

@@ -46,12 +46,18 @@ class Received:
 
 @dataclass
 class WebhookReceiver:
-    """A real HTTP server on 127.0.0.1; answers ``fail_first`` requests with 503, then 200."""
+    """A real HTTP server on 127.0.0.1; answers ``fail_first`` requests with 503, then 200.
+
+    ``hold_first`` requests are recorded as received at once but answered only after ``hold_seconds``,
+    so a sender killed meanwhile dies in the middle of its send.
+    """
 
     fail_first: int = 0
     path: str = "/hooks/T000/B000/sEcReTpAtH"
     received: list[Received] = field(default_factory=list)
     attempts: int = 0
+    hold_first: int = 0
+    hold_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         receiver = self
@@ -65,10 +71,16 @@ class WebhookReceiver:
                     self.end_headers()
                     return
                 receiver.received.append(Received(time.time(), dict(self.headers), json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                if len(receiver.received) <= receiver.hold_first:
+                    time.sleep(receiver.hold_seconds)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    self.wfile.flush()
+                except OSError:  # the sender is gone (killed while its request was held)
+                    return
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002
                 return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.queries import histogram_search, late_search, parse_histogram, parse_late
+from alerts.queries import GROUPS_PER_PAGE, histogram_search, late_search, parse_histogram, parse_late
 from alerts.rule import Rule
 from alerts.windows import (
     FUTURE_TOLERANCE_MS,
@@ -129,16 +129,16 @@ def test_histogram_request_and_answer() -> None:
     plan = plan_evaluation(rule, T, T - 1000, LOOKBACK)
     body = histogram_search(plan)
     groups = body["aggs"]["groups"]
-    assert groups["terms"] == {"field": "places", "size": 500, "min_doc_count": 3}
+    assert groups["composite"] == {"size": GROUPS_PER_PAGE, "sources": [{"group": {"terms": {"field": "places"}}}]}
     assert groups["aggs"]["histogram"]["date_histogram"]["fixed_interval"] == "1s"
     assert "sources" in groups["aggs"]["histogram"]["aggs"]
     answer = {
         "aggregations": {
             "groups": {
-                "sum_other_doc_count": 0,
+                "after_key": {"group": "Ukraine"},
                 "buckets": [
                     {
-                        "key": "Ukraine",
+                        "key": {"group": "Ukraine"},
                         "doc_count": 3,
                         "histogram": {
                             "buckets": [
@@ -151,10 +151,49 @@ def test_histogram_request_and_answer() -> None:
             }
         }
     }
-    (parsed,) = parse_histogram(rule, answer).series
+    page = parse_histogram(rule, answer)
+    assert page.after is None  # fewer groups than a page: the last page, although Elasticsearch gave an after_key
+    (parsed,) = page.series
     assert parsed.group == "Ukraine" and parsed.buckets[T // 1000 - 1] == Bucket(2, frozenset({"A", "B"}))
     window = first_crossing(plan, parsed, ChainState())
     assert window is not None and window.count == 3 and window.sources == {"A", "B", "C"}
+
+
+def _group_entry(group: str, count: int) -> dict[str, object]:
+    return {"key": {"group": group}, "doc_count": count, "histogram": {"buckets": [{"key": T, "doc_count": count}]}}
+
+
+def test_grouped_counts_page_through_every_group() -> None:
+    rule = Rule(name="r", query="tags:x", window_seconds=10, threshold=3, group_by="places")
+    plan = plan_evaluation(rule, T, T - 1000, LOOKBACK)
+    assert "after" not in histogram_search(plan, page_size=2)["aggs"]["groups"]["composite"]
+    # a full page: there may be more groups, and the next request starts after the last key
+    full = {
+        "aggregations": {
+            "groups": {
+                "after_key": {"group": "Crimea"},
+                "buckets": [_group_entry("Belarus", 5), _group_entry("Crimea", 1)],
+            }
+        }
+    }
+    page = parse_histogram(rule, full, page_size=2)
+    assert page.after == {"group": "Crimea"}
+    assert [s.group for s in page.series] == ["Belarus"]  # Crimea has fewer articles than the threshold
+    second = histogram_search(plan, after=page.after, page_size=2)["aggs"]["groups"]["composite"]
+    assert second["after"] == {"group": "Crimea"} and second["size"] == 2
+    # a short page (or an empty one) ends the paging
+    last = {"aggregations": {"groups": {"after_key": {"group": "Ukraine"}, "buckets": [_group_entry("Ukraine", 3)]}}}
+    assert parse_histogram(rule, last, page_size=2).after is None
+    assert parse_histogram(rule, {"aggregations": {"groups": {"buckets": []}}}, page_size=2).after is None
+    # `alerts test` shows groups that cannot cross too
+    assert [s.group for s in parse_histogram(rule, full, page_size=2, all_groups=True).series] == ["Belarus", "Crimea"]
+
+
+def test_an_ungrouped_rule_is_one_page() -> None:
+    body = histogram_search(plan_evaluation(RULE, T, T - 1000, LOOKBACK))
+    assert "groups" not in body["aggs"]
+    page = parse_histogram(RULE, {"aggregations": {"histogram": {"buckets": [{"key": T, "doc_count": 2}]}}})
+    assert page.after is None and page.series[0].group is None and page.series[0].buckets[T // 1000].count == 2
 
 
 def test_late_request_only_after_a_first_evaluation() -> None:
