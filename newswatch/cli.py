@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from newswatch.settings import Settings, SettingsError
@@ -35,8 +36,14 @@ def load_settings() -> Settings:
 
 def _stack(settings: Settings):  # type: ignore[no-untyped-def]
     from newswatch.stack.local import LocalStack
+    from newswatch.stack.progress import wait_display
 
-    return LocalStack(settings, progress=lambda message: console.print(f"[dim]…[/dim] {message}"))
+    def say(message: str) -> None:
+        console.print(f"[dim]…[/dim] {escape(message)}")
+
+    # While `up` waits for health: a live line with each service's seconds on a terminal, else a
+    # plain line every few seconds.
+    return LocalStack(settings, progress=say, waiting=wait_display(console, say, settings.stack_start_timeout))
 
 
 def print_status(statuses) -> bool:  # type: ignore[no-untyped-def]
@@ -77,7 +84,8 @@ def stack_up() -> None:
     try:
         statuses = _stack(settings).up()
     except (StackError, ArtifactError, JdkNotFound) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # Escaped: log lines such as "[warning][os]" are the message's substance, not markup.
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from exc
     print_status(statuses)
 

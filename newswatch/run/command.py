@@ -106,8 +106,18 @@ def run_pipeline(
         events.append(f"{time.strftime('%H:%M:%S')} {message}")
         console.print(f"[dim]…[/dim] {message}")
 
+    from rich.markup import escape
+
+    from newswatch.stack.artifacts import ArtifactError
+    from newswatch.stack.errors import StackError
+    from newswatch.stack.jdk import JdkNotFound
+
     run_dir = settings.state_dir / "run"
-    prepare_clusters(settings, say)
+    try:
+        prepare_clusters(settings, say)
+    except (StackError, ArtifactError, JdkNotFound) as exc:  # the same clean error as `stack up`
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        return 1
     demo_server = None
     if feeds is None:
         demo_server, feeds = start_demo_feeds(run_dir, say)

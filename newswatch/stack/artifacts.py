@@ -20,7 +20,8 @@ from pathlib import Path
 
 Progress = Callable[[str], None]
 
-# Kafka 4.x logs through SLF4J 1.7 -> Log4j 2; this is the version its 4.1 line builds with.
+# Kafka 4.x logs through SLF4J 1.7 -> Log4j 2. Its POM names no Log4j version (the release tarball
+# bundles one), so newswatch pins one: the version this repository's tests run Kafka 4.4.0 with.
 LOG4J_VERSION = "2.24.3"
 _DOWNLOADED = re.compile(r"Downloaded from \S+: \S+/([^/\s]+) \(")
 
@@ -68,6 +69,9 @@ def ensure_kafka(cache_dir: Path, version: str, maven: str, progress: Progress) 
     home = cache_dir / f"kafka-{version}"
     lib = home / "lib"
     if (home / ".complete").is_file():
+        # Checked on every start (one directory listing), not only after the download: a jar added
+        # to the cache later, or a cache left by an older newswatch, must not go unnoticed.
+        check_single_logging_backend(lib)
         return lib
     progress(f"Kafka {version}: resolving jars from Maven Central")
     if lib.exists():
@@ -92,14 +96,69 @@ def ensure_kafka(cache_dir: Path, version: str, maven: str, progress: Progress) 
     return lib
 
 
-def check_single_logging_backend(lib: Path) -> None:
-    """Two SLF4J bindings make logging pick one at random; none silences the broker entirely."""
-    names = [p.name for p in lib.glob("*.jar")]
-    bindings = [n for n in names if re.match(r"(log4j-slf4j2?-impl|slf4j-reload4j|logback-classic|slf4j-simple)-", n)]
+# The jars that make SLF4J log somewhere: 1.x bindings and 2.x providers, by artifact name. Two
+# make SLF4J pick one arbitrarily; none (or one the API line cannot load) silences the broker.
+SLF4J_BINDINGS = (
+    "log4j-slf4j-impl",
+    "log4j-slf4j2-impl",
+    "slf4j-log4j12",
+    "slf4j-reload4j",
+    "slf4j-jdk14",
+    "slf4j-jcl",
+    "slf4j-nop",
+    "slf4j-simple",
+    "logback-classic",
+)
+_JAR = re.compile(r"^(?P<artifact>.+?)-(?P<version>\d[^/]*)\.jar$")
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    major, minor = ([int(part) for part in re.findall(r"\d+", version)[:2]] + [0, 0])[:2]
+    return major, minor
+
+
+def slf4j_line_of_binding(artifact: str, version: str) -> int:
+    """The SLF4J API line (1 or 2) a binding serves; 2.x finds providers, 1.x a StaticLoggerBinder."""
+    if artifact == "log4j-slf4j2-impl":
+        return 2
+    if artifact == "log4j-slf4j-impl":
+        return 1
+    if artifact == "logback-classic":  # logback 1.3 and later are SLF4J 2 providers
+        return 2 if _major_minor(version) >= (1, 3) else 1
+    return 2 if _major_minor(version)[0] >= 2 else 1  # the slf4j-* bindings share the API's version
+
+
+def logging_backend_problem(jar_names: list[str]) -> str | None:
+    """What is wrong with the logging jars among ``jar_names`` (file names), or None if nothing."""
+    jars = [(m["artifact"], m["version"], name) for name in sorted(jar_names) if (m := _JAR.match(name))]
+    # Counted by file, not by artifact: two versions of one binding are two bindings too.
+    bindings = [(artifact, version, name) for artifact, version, name in jars if artifact in SLF4J_BINDINGS]
     if len(bindings) != 1:
-        raise ArtifactError(f"expected exactly one SLF4J binding in {lib}, found {bindings or 'none'}")
-    if not any(n.startswith("log4j-core-") for n in names):
-        raise ArtifactError(f"log4j-core is missing from {lib}; Kafka's logging controller needs it")
+        return f"expected exactly one SLF4J binding, found {', '.join(name for *_, name in bindings) or 'none'}"
+    [(binding, binding_version, binding_jar)] = bindings
+    for artifact, api_version, api_jar in jars:
+        if artifact != "slf4j-api":
+            continue
+        api_line = 2 if _major_minor(api_version)[0] >= 2 else 1
+        binding_line = slf4j_line_of_binding(binding, binding_version)
+        if api_line != binding_line:
+            return (
+                f"{api_jar} (SLF4J {api_line}) cannot use {binding_jar}, a binding for SLF4J {binding_line}: "
+                "the broker would log nothing"
+            )
+    if binding.startswith("log4j-slf4j") and not any(artifact == "log4j-core" for artifact, *_ in jars):
+        return f"log4j-core is missing, and {binding_jar} needs it"
+    return None
+
+
+def check_single_logging_backend(lib: Path) -> None:
+    """Exactly one logging backend on Kafka's classpath, usable by its SLF4J API, or an ``ArtifactError``."""
+    problem = logging_backend_problem([path.name for path in lib.glob("*.jar")])
+    if problem is not None:
+        raise ArtifactError(
+            f"Kafka's classpath {lib}: {problem}. Fix: remove the extra jar, or delete {lib.parent} "
+            "so that `newswatch stack up` resolves it again."
+        )
 
 
 def ensure_elasticsearch_zip(cache_dir: Path, version: str, maven: str, progress: Progress) -> Path:

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from newswatch.stack.errors import command_failed, decoded
 from newswatch.stack.jdk import Jdk
 
 
@@ -46,6 +47,11 @@ class EsLayout:
     @property
     def tracked_pid(self) -> Path:
         return self.root / "elasticsearch.pid.json"
+
+    @property
+    def launcher_pid(self) -> Path:
+        # Written the moment the launcher starts: the node's own pid is known only seconds later.
+        return self.root / "launcher.pid.json"
 
     def home(self, version: str) -> Path:
         return self.root / f"home-{version}"
@@ -87,16 +93,32 @@ def install_home(zip_path: Path, layout: EsLayout, version: str) -> Path:
 
 
 def ensure_service_user(name: str) -> pwd.struct_passwd:
+    """The unprivileged system user that runs the node when newswatch runs as root, created if missing."""
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
+        pass
+    argv = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
+    what = (
+        f"Elasticsearch refuses to run as root, so newswatch runs it as the system user {name!r}, "
+        "which could not be created"
+    )
+    fix = (
+        f"create the user yourself (`{' '.join(argv)}`), or name an existing unprivileged user "
+        "with NEWSWATCH_ELASTICSEARCH_USER=<name>."
+    )
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    except subprocess.TimeoutExpired as exc:
+        raise command_failed(what, argv, "did not finish within 30 s", decoded(exc.output), fix) from exc
+    except OSError as exc:
+        raise command_failed(what, argv, f"could not be run ({exc.strerror or exc})", "", fix) from exc
+    if done.returncode != 0:
+        raise command_failed(what, argv, f"exited with code {done.returncode}", done.stdout, fix)
+    try:
         return pwd.getpwnam(name)
+    except KeyError as exc:
+        raise command_failed(what, argv, "succeeded, yet the user does not exist", done.stdout, fix) from exc
 
 
 def untraversable_parent(path: Path) -> Path | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from newswatch.stack.errors import command_failed, decoded
 from newswatch.stack.jdk import Jdk
 
 LOG4J2_PROPERTIES = """\
@@ -46,6 +47,10 @@ class KafkaLayout:
     @property
     def log(self) -> Path:
         return self.root / "logs" / "server.log"
+
+    @property
+    def format_log(self) -> Path:
+        return self.root / "logs" / "storage-format.log"
 
     @property
     def pid(self) -> Path:
@@ -133,9 +138,29 @@ def format_storage(jdk: Jdk, lib: Path, layout: KafkaLayout) -> str:
         f"--config={layout.config}",
         "--ignore-formatted",
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"Kafka storage format failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    failure: str | None = None
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        output = done.stdout
+        if done.returncode != 0:
+            failure = f"exited with code {done.returncode}"
+    except subprocess.TimeoutExpired as exc:
+        output, failure = decoded(exc.output), "did not finish within 120 s"
+    except OSError as exc:
+        output, failure = "", f"could not be run ({exc.strerror or exc})"
+    layout.format_log.parent.mkdir(parents=True, exist_ok=True)
+    layout.format_log.write_text(output)
+    if failure is not None:
+        raise command_failed(
+            f"Kafka could not format its storage in {layout.data}",
+            argv,
+            failure,
+            output,
+            f"read the output above. A broken download is fetched again after deleting {lib.parent}; "
+            "data left by another Kafka cluster or version is wiped by `newswatch stack reset` "
+            "(it deletes all local Kafka and Elasticsearch data).",
+            log=layout.format_log,
+        )
     layout.cluster_id_file.write_text(cluster_id)
     return cluster_id
 

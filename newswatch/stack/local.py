@@ -14,11 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from newswatch.settings import Settings
 from newswatch.stack import artifacts, elasticsearch, kafka
+from newswatch.stack.errors import StackError
 from newswatch.stack.jdk import Jdk, find_jdk
 from newswatch.stack.probes import Probe, probe_elasticsearch, probe_kafka
-from newswatch.stack.process import PidFile, port_in_use, spawn, stop, tail, who_listens
+from newswatch.stack.process import PidFile, launch_members, port_in_use, spawn, stop, tail, who_listens
+from newswatch.stack.progress import PeriodicLines, WaitReport
 
 Progress = Callable[[str], None]
 
@@ -26,9 +30,7 @@ KAFKA_MIN_JAVA = 17  # Kafka 4 brokers need Java 17+
 ES_MIN_JAVA = 17  # Elasticsearch 8.19 runs on 17+ (9.x would need 21+)
 SERVICES = ("kafka", "elasticsearch")
 
-
-class StackError(RuntimeError):
-    """The local stack could not do what was asked; the message says why, where the log is, and the fix."""
+__all__ = ["SERVICES", "LocalStack", "ServiceStatus", "StackError"]
 
 
 @dataclass(frozen=True)
@@ -48,46 +50,103 @@ class ServiceStatus:
 
 
 class LocalStack:
-    def __init__(self, settings: Settings, progress: Progress = lambda message: None) -> None:
+    def __init__(
+        self, settings: Settings, progress: Progress = lambda message: None, waiting: WaitReport | None = None
+    ) -> None:
         self.settings = settings
         self.progress = progress
+        # Without a display of its own, the wait shows as a plain progress line every few seconds.
+        self.waiting = waiting or PeriodicLines(progress, settings.stack_start_timeout)
         self.kafka = kafka.KafkaLayout(settings.state_dir / "kafka")
         self.es = elasticsearch.EsLayout(settings.state_dir / "elasticsearch")
 
     # ---------------------------------------------------------------- up
     def up(self) -> list[ServiceStatus]:
+        """Start what is not running and wait for health.
+
+        If this fails or is interrupted (Ctrl-C) before both are healthy, the services it launched
+        are stopped again: a failed ``up`` leaves nothing running that it started.
+        """
         s = self.settings
-        started: list[str] = []
-        kafka_proc = es_launcher = None
+        to_start = []
         if s.uses_local_kafka and PidFile(self.kafka.pid).process() is None:
-            kafka_proc = self._start_kafka()
-            started.append("kafka")
+            to_start.append("kafka")
         if s.uses_local_elasticsearch and PidFile(self.es.tracked_pid).process() is None:
-            es_launcher = self._start_elasticsearch()
-            started.append("elasticsearch")
+            to_start.append("elasticsearch")
+        launched: list[str] = []
+        try:
+            self._start_and_wait(to_start, launched)
+            statuses = self.status()
+            for status in statuses:
+                if not status.healthy:
+                    error = status.probe.error if status.probe else "not running"
+                    raise StackError(f"{status.name} at {status.endpoint} is not healthy: {error}")
+            return statuses
+        except BaseException:
+            self._stop_launched(launched)
+            raise
+
+    def _start_and_wait(self, to_start: list[str], launched: list[str]) -> None:
+        """Launch ``to_start`` (each is named in ``launched`` just before its process starts), then await both."""
+        s = self.settings
+        if "elasticsearch" in to_start:
+            self._stop_unfinished_elasticsearch_launch()
+        self._check_ports(to_start)
+        kafka_proc = es_launcher = None
+        launched_at: dict[str, float] = {}
+        if "kafka" in to_start:
+            kafka_proc = self._start_kafka(launched)
+            launched_at["kafka"] = time.monotonic()
+        if "elasticsearch" in to_start:
+            es_launcher = self._start_elasticsearch(launched)
+            launched_at["elasticsearch"] = time.monotonic()
         # Both start at once and are awaited together: one slow service never delays tracking the other.
         deadline = time.monotonic() + s.stack_start_timeout
-        pending = {name for name, proc in (("kafka", kafka_proc), ("elasticsearch", es_launcher)) if proc}
-        while pending:
-            if "kafka" in pending and self._kafka_ready(kafka_proc):
-                pending.discard("kafka")
-            if "elasticsearch" in pending and self._elasticsearch_ready(es_launcher):  # type: ignore[arg-type]
-                pending.discard("elasticsearch")
-            if pending and time.monotonic() > deadline:
-                name = sorted(pending)[0]
-                log = self.kafka.log if name == "kafka" else self.es.server_log
-                raise StackError(
-                    f"{name} did not become healthy within {s.stack_start_timeout:.0f}s "
-                    f"(NEWSWATCH_STACK_START_TIMEOUT). Last lines of {log}:\n{tail(log)}"
-                )
-            if pending:
-                time.sleep(0.5)
-        statuses = self.status()
-        for status in statuses:
-            if not status.healthy:
-                error = status.probe.error if status.probe else "not running"
-                raise StackError(f"{status.name} at {status.endpoint} is not healthy: {error}")
-        return statuses
+        pending = set(launched_at)
+        try:
+            while pending:
+                if "kafka" in pending and self._kafka_ready(kafka_proc, time.monotonic() - launched_at["kafka"]):
+                    pending.discard("kafka")
+                if "elasticsearch" in pending and self._elasticsearch_ready(
+                    es_launcher,  # type: ignore[arg-type]
+                    time.monotonic() - launched_at["elasticsearch"],
+                ):
+                    pending.discard("elasticsearch")
+                if pending and time.monotonic() > deadline:
+                    name = sorted(pending)[0]
+                    log = self.kafka.log if name == "kafka" else self.es.server_log
+                    raise StackError(
+                        f"{name} did not become healthy within {s.stack_start_timeout:.0f}s "
+                        f"(NEWSWATCH_STACK_START_TIMEOUT). Last lines of {log}:\n{tail(log)}"
+                    )
+                if pending:
+                    now = time.monotonic()
+                    self.waiting({name: now - launched_at[name] for name in launched_at if name in pending})
+                    time.sleep(0.5)
+        finally:
+            self.waiting({})
+
+    def _stop_launched(self, launched: list[str]) -> None:
+        """After a failed or interrupted ``up``: stop what it launched, keeping the original error."""
+        if not launched:
+            return
+        self.progress(f"start-up did not finish: stopping what it launched ({', '.join(launched)})")
+        try:
+            self.down(launched)
+        except Exception as exc:  # the start-up's own error matters more; say how to finish the job
+            self.progress(f"could not stop everything ({type(exc).__name__}: {exc}); run `newswatch stack down`")
+
+    def _check_ports(self, to_start: list[str]) -> None:
+        """Before anything starts: a taken port fails the whole ``up`` while nothing is running yet."""
+        s = self.settings
+        if "kafka" in to_start:
+            self._check_port("Kafka", s.kafka_port, "NEWSWATCH_KAFKA_PORT")
+            self._check_port("Kafka's controller", s.kafka_controller_port, "NEWSWATCH_KAFKA_CONTROLLER_PORT")
+        if "elasticsearch" in to_start:
+            self._check_port("Elasticsearch", s.elasticsearch_port, "NEWSWATCH_ELASTICSEARCH_PORT")
+            self._check_port(
+                "Elasticsearch's transport", s.elasticsearch_transport_port, "NEWSWATCH_ELASTICSEARCH_TRANSPORT_PORT"
+            )
 
     def _check_port(self, service: str, port: int, variable: str) -> None:
         if port_in_use(port):
@@ -99,26 +158,21 @@ class LocalStack:
     def _jdk(self, minimum: int) -> Jdk:
         return find_jdk(minimum, explicit=self.settings.java_home, environ=os.environ)
 
-    def _start_kafka(self) -> Any:
+    def _start_kafka(self, launched: list[str]) -> Any:
         s = self.settings
-        self._check_port("Kafka", s.kafka_port, "NEWSWATCH_KAFKA_PORT")
-        self._check_port("Kafka's controller", s.kafka_controller_port, "NEWSWATCH_KAFKA_CONTROLLER_PORT")
         lib = artifacts.ensure_kafka(s.cache_dir, s.kafka_version, s.maven_command, self.progress)
         jdk = self._jdk(KAFKA_MIN_JAVA)
         kafka.write_config(self.kafka, s.kafka_port, s.kafka_controller_port)
         self.progress(f"Kafka {s.kafka_version}: formatting storage (Java {jdk.version})")
         kafka.format_storage(jdk, lib, self.kafka)
         self.progress(f"Kafka {s.kafka_version}: starting on 127.0.0.1:{s.kafka_port}")
+        launched.append("kafka")
         proc = spawn(kafka.broker_argv(jdk, lib, self.kafka, s.kafka_heap), log_path=self.kafka.log, env=os.environ)
         PidFile(self.kafka.pid).write(proc.pid)
         return proc
 
-    def _start_elasticsearch(self) -> subprocess.Popen[bytes]:
+    def _start_elasticsearch(self, launched: list[str]) -> subprocess.Popen[bytes]:
         s = self.settings
-        self._check_port("Elasticsearch", s.elasticsearch_port, "NEWSWATCH_ELASTICSEARCH_PORT")
-        self._check_port(
-            "Elasticsearch's transport", s.elasticsearch_transport_port, "NEWSWATCH_ELASTICSEARCH_TRANSPORT_PORT"
-        )
         archive = artifacts.ensure_elasticsearch_zip(
             s.cache_dir, s.elasticsearch_version, s.maven_command, self.progress
         )
@@ -134,7 +188,24 @@ class LocalStack:
         who = f" as user {run_as}" if run_as else ""
         self.progress(f"Elasticsearch {s.elasticsearch_version}: starting on 127.0.0.1:{s.elasticsearch_port}{who}")
         argv = elasticsearch.launch_argv(home, self.es, settings, env, run_as)
-        return spawn(argv, log_path=self.es.launcher_log, env={**os.environ, **env}, cwd=home)
+        launched.append("elasticsearch")
+        launcher = spawn(argv, log_path=self.es.launcher_log, env={**os.environ, **env}, cwd=home)
+        # Recorded at once: the node's own pid comes seconds later, and `down` must be able to stop
+        # this launch (launcher, its JVMs, the node) whatever happens to this process meanwhile.
+        PidFile(self.es.launcher_pid).write(launcher.pid)
+        return launcher
+
+    def _stop_unfinished_elasticsearch_launch(self) -> None:
+        """Stop what is left of a launch whose ``up`` died before tracking the node (e.g. killed)."""
+        leftovers = self._elasticsearch_launch_members()
+        if leftovers:
+            self.progress(f"Elasticsearch: stopping {len(leftovers)} process(es) left by an unfinished start")
+            for proc in leftovers:
+                stop(proc, self.settings.stack_stop_timeout)
+        PidFile(self.es.launcher_pid).clear()
+
+    def _elasticsearch_launch_members(self) -> list[psutil.Process]:
+        return launch_members(PidFile(self.es.launcher_pid).recorded(), marker=str(self.es.root))
 
     def _prepare_service_user(self, home: Path, jdk: Jdk) -> str:
         """Root may not run Elasticsearch: hand its files to an unprivileged system user."""
@@ -151,7 +222,7 @@ class LocalStack:
             elasticsearch.chown_tree(path, user.pw_uid, user.pw_gid)
         return user.pw_name
 
-    def _kafka_ready(self, proc: Any) -> bool:
+    def _kafka_ready(self, proc: Any, elapsed: float) -> bool:
         if proc.poll() is not None:
             PidFile(self.kafka.pid).clear()
             raise StackError(
@@ -159,11 +230,11 @@ class LocalStack:
                 f"{tail(self.kafka.log)}"
             )
         if "Kafka Server started" in _read(self.kafka.log) and probe_kafka(self.settings, 3.0).healthy:
-            self.progress("Kafka: healthy")
+            self.progress(f"Kafka: healthy after {elapsed:.0f}s")
             return True
         return False
 
-    def _elasticsearch_ready(self, launcher: subprocess.Popen[bytes]) -> bool:
+    def _elasticsearch_ready(self, launcher: subprocess.Popen[bytes], elapsed: float) -> bool:
         code = launcher.poll()
         if code is not None and code != 0:
             raise StackError(
@@ -173,12 +244,15 @@ class LocalStack:
             )
         tracked = PidFile(self.es.tracked_pid)
         if self.es.pid.is_file() and tracked.process() is None:
-            # Track the server's own pid (with its start time) as soon as it exists, so `down`
-            # can stop it even if this start-up is interrupted.
-            tracked.write(int(self.es.pid.read_text().strip()))
+            # Track the server's own pid (with its start time) as soon as it exists: `status` and
+            # later `up`s know the node by it (`down` could already stop it through the launch).
+            try:
+                tracked.write(int(self.es.pid.read_text().strip()))
+            except (ValueError, psutil.NoSuchProcess):
+                pass  # caught mid-write, or the node already exited: the next poll (or the launcher) tells
         # The launcher (-d) exits 0 only once the node is up; then the cluster must answer healthy.
         if code == 0 and tracked.process() is not None and probe_elasticsearch(self.settings, 5.0).healthy:
-            self.progress("Elasticsearch: healthy")
+            self.progress(f"Elasticsearch: healthy after {elapsed:.0f}s")
             return True
         return False
 
@@ -226,17 +300,39 @@ class LocalStack:
         if unknown:
             raise ValueError(f"unknown service(s) {', '.join(sorted(unknown))}; choose from {', '.join(SERVICES)}")
         outcome: dict[str, str] = {}
-        for name, pid_path in (("elasticsearch", self.es.tracked_pid), ("kafka", self.kafka.pid)):
-            if name not in services:
-                continue
-            pid_file = PidFile(pid_path)
+        if "elasticsearch" in services:
+            outcome["elasticsearch"] = self._stop_elasticsearch()
+        if "kafka" in services:
+            pid_file = PidFile(self.kafka.pid)
             proc = pid_file.process()
             if proc is None:
-                outcome[name] = "not running"
+                outcome["kafka"] = "not running"
             else:
-                self.progress(f"{name}: stopping pid {proc.pid}")
-                outcome[name] = stop(proc, self.settings.stack_stop_timeout)
+                self.progress(f"kafka: stopping pid {proc.pid}")
+                outcome["kafka"] = stop(proc, self.settings.stack_stop_timeout)
             pid_file.clear()
+        return outcome
+
+    def _stop_elasticsearch(self) -> str:
+        """The node, and whatever is left of the launch that started it (launcher, its JVMs).
+
+        The launch is recorded before the node's pid is known, so a node whose ``up`` was interrupted
+        or killed before it could track the node is stopped too.
+        """
+        tracked = PidFile(self.es.tracked_pid)
+        node = tracked.process()
+        members = self._elasticsearch_launch_members()
+        procs = ([node] if node is not None else []) + [
+            proc for proc in members if node is None or proc.pid != node.pid
+        ]
+        if not procs:
+            outcome = "not running"
+        else:
+            self.progress(f"elasticsearch: stopping pid {', '.join(str(proc.pid) for proc in procs)}")
+            results = [stop(proc, self.settings.stack_stop_timeout) for proc in procs]
+            outcome = results[0] if node is not None else f"stopped an unfinished start ({', '.join(results)})"
+        tracked.clear()
+        PidFile(self.es.launcher_pid).clear()
         return outcome
 
     def reset(self) -> None:
@@ -248,7 +344,7 @@ class LocalStack:
 
     def log_files(self) -> dict[str, list[Path]]:
         return {
-            "kafka": [self.kafka.log],
+            "kafka": [self.kafka.log, self.kafka.format_log],
             "elasticsearch": [self.es.server_log, self.es.launcher_log],
         }
 

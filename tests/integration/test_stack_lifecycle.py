@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +124,63 @@ def test_existing_clusters_start_nothing(stack: LocalStack, state_dir: Path, set
     assert code == 0
     assert {entry["mode"] for entry in status.values()} == {"external"}
     assert not (state_dir / "kafka").exists() and not (state_dir / "elasticsearch").exists()
+
+
+def alive_mentioning(directory: Path) -> list[psutil.Process]:
+    """Live processes whose command line names ``directory``: the test stack's launchers, JVMs and node."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(directory) in arg for arg in proc.info["cmdline"] or []) and proc.status() != "zombie":
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+@pytest.fixture
+def no_strays(state_dir: Path) -> Iterator[None]:
+    """Kill whatever a failing test left running from its own state directory (and only that)."""
+    yield
+    for proc in alive_mentioning(state_dir):
+        proc.kill()
+
+
+def test_kafka_dying_while_elasticsearch_starts_leaves_nothing_running(
+    stack: LocalStack, state_dir: Path, no_strays: None
+) -> None:
+    """The broker exits at once (a heap too small for the JVM) right after Elasticsearch was launched."""
+    env = second_stack_env(state_dir) | {"NEWSWATCH_KAFKA_HEAP": "1k"}
+    done = run_cli(["stack", "up"], env)
+    assert done.returncode == 1
+    assert "Kafka exited during start-up" in done.stderr
+    assert "elasticsearch: stopping pid" in done.stderr, done.stderr  # it had been launched
+    assert alive_mentioning(state_dir) == [], "the failed `up` left processes running"
+    down = run_cli(["stack", "down"], env)
+    assert down.returncode == 0, down.stderr
+    assert alive_mentioning(state_dir) == []
+
+
+def test_down_stops_an_elasticsearch_whose_up_was_killed_mid_start(
+    stack: LocalStack, state_dir: Path, settings: Settings, no_strays: None
+) -> None:
+    """`up` dies (SIGKILL: no clean-up of its own) before the node's pid is known; `down` stops the node."""
+    env = second_stack_env(state_dir) | {"NEWSWATCH_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap}
+    up = subprocess.Popen([*NEWSWATCH, "stack", "up"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while not alive_mentioning(state_dir / "elasticsearch"):  # the launcher has started
+            assert up.poll() is None, up.stderr.read().decode() if up.stderr else ""
+            assert time.monotonic() < deadline, "Elasticsearch was never launched"
+            time.sleep(0.05)
+    finally:
+        up.kill()
+        up.wait()
+    # Killed before the node wrote its pid file (its JVMs take seconds to get there): untracked.
+    assert not (state_dir / "elasticsearch" / "elasticsearch.pid.json").exists()
+    time.sleep(3)  # let the launch go on to start the node's JVM
+    down = run_cli(["stack", "down"], env)
+    assert down.returncode == 0, down.stderr
+    assert "elasticsearch: stopped an unfinished start" in down.stdout
+    assert alive_mentioning(state_dir) == []
+    assert run_cli(["stack", "down"], env).stdout.count("not running") == 2
