@@ -2,12 +2,18 @@
 
 Wired into the main app by ``register(app)``::
 
-    newswatch tag [--rules FILE]... [FILE]     # JSON Lines in (FILE or stdin), JSON Lines out, same order
+    newswatch tag [--rules FILE]... [--explain] [FILE]   # JSON Lines in (FILE or stdin), JSON Lines out, same order
     newswatch rules test [--rules FILE]...     # exit 1 if any rule example fails
 
 Input lines are objects with ``id``, ``title``, ``text`` (or ``summary``) and optionally ``lang``. Each output
 line has ``id``, ``lang``, ``tags``, ``scores`` and ``evidence`` (tag -> [{term, field, start, end, weight}],
-offsets into the input's title or text). A line that cannot be tagged produces
+offsets into the input's ``title``, or into ``text`` or ``summary``, whichever the body was read from: the
+evidence's ``field`` names it). ``evidence`` lists the applied tags only. With ``--explain`` it lists every tag
+the rules know (what matched, applied or not), and ``vetoes`` (tag -> ids of the veto rules that matched)
+and ``requirement_met`` (tag -> whether its ``require`` condition held) are added. Explaining evaluates every
+rule in full, so a tag with only negative context matched shows that negative score where the default output
+shows 0 (it skips tags none of whose positive rules can hold); ``tags`` are the same. A line that cannot be
+tagged produces
 ``{"line": N, "id": ... (if known), "error": "..."}`` and the following lines are still processed; the exit
 status stays 0 because the errors are reported in the output stream, where the consumer reads them.
 """
@@ -18,14 +24,14 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
 
-from streams.tagging import RulesError, Tagger, TaggingResult
+from streams.tagging import RulesError, Tagger, TaggingResult, TagHit
+from streams.tagging.engine import TEXT  # what the tagger calls its second argument, whichever field that was
 from streams.tagging.examples import format_report, run_examples
 
 RulesOption = Annotated[
@@ -48,18 +54,33 @@ def tag(
         typer.Argument(metavar="FILE", help="JSON Lines input; stdin when omitted.", exists=True, dir_okay=False),
     ] = None,
     rules: RulesOption = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Evidence for every tag (not only the applied ones), plus the vetoes and requirements. Slower.",
+        ),
+    ] = False,
 ) -> None:
     tagger = _load_tagger(rules)
     out = sys.stdout
     with _input_lines(file) as lines:
-        for line_number, raw in enumerate(lines, 1):
-            if line_number == 1:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows tools
-            if not raw.strip():
-                continue
-            out.write(json.dumps(tag_line(tagger, raw, line_number), ensure_ascii=False))
-            out.write("\n")
+        for output_line in tag_lines(tagger, lines, explain=explain):
+            out.write(output_line)
     out.flush()
+
+
+def tag_lines(tagger: Tagger, lines: Iterable[bytes], *, explain: bool = False) -> Iterator[str]:
+    """The command's whole transformation: input lines in, output JSON lines (with their newline) out.
+
+    Blank lines are skipped but still counted, so error objects carry the input's line numbers.
+    """
+    for line_number, raw in enumerate(lines, 1):
+        if line_number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows tools
+        if not raw.strip():
+            continue
+        yield json.dumps(tag_line(tagger, raw, line_number, explain=explain), ensure_ascii=False) + "\n"
 
 
 def rules_test(
@@ -73,7 +94,7 @@ def rules_test(
         raise typer.Exit(code=1)
 
 
-def tag_line(tagger: Tagger, raw: bytes | str, line_number: int) -> dict[str, Any]:
+def tag_line(tagger: Tagger, raw: bytes | str, line_number: int, *, explain: bool = False) -> dict[str, Any]:
     """Tag one input line; never raises for bad input (returns the error object instead)."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -91,18 +112,45 @@ def tag_line(tagger: Tagger, raw: bytes | str, line_number: int) -> dict[str, An
         if isinstance(article_id, str | int) and not isinstance(article_id, bool):
             error["id"] = article_id
         return error
-    body = article.get("text") or article.get("summary") or ""
-    result = tagger.tag(article.get("title") or "", body, lang=article.get("lang") or None)
-    return {"id": article_id, **result_to_json(result)}
+    # The same choice as the pipeline (streams.enrich.body_of): the text, else the summary.
+    text = article.get("text")
+    body_field, body = ("text", text) if text else ("summary", article.get("summary") or "")
+    result = tagger.tag(article.get("title") or "", body, lang=article.get("lang") or None, explain=explain)
+    return {"id": article_id, **result_to_json(result, body_field=body_field, explain=explain)}
 
 
-def result_to_json(result: TaggingResult) -> dict[str, Any]:
+def result_to_json(result: TaggingResult, *, body_field: str = "text", explain: bool = False) -> dict[str, Any]:
+    """The output object (without ``id``). `body_field` names the input field the tagger's text came from."""
+    if not explain:
+        return {
+            "lang": result.lang,
+            "tags": list(result.tags),
+            "scores": result.scores,
+            "evidence": {tag: _evidence_json(hits, body_field) for tag, hits in result.evidence.items()},
+        }
+    decisions = result.decisions
     return {
         "lang": result.lang,
         "tags": list(result.tags),
         "scores": result.scores,
-        "evidence": {tag: [asdict(hit) for hit in hits] for tag, hits in result.evidence.items()},
+        "evidence": {decision.tag: _evidence_json(decision.evidence, body_field) for decision in decisions},
+        "vetoes": {decision.tag: list(decision.vetoed_by) for decision in decisions},
+        "requirement_met": {decision.tag: decision.requirement_met for decision in decisions},
     }
+
+
+def _evidence_json(hits: Iterable[TagHit], body_field: str) -> list[dict[str, Any]]:
+    # Built by hand: dataclasses.asdict deep-copies field by field, and was a fifth of the command's time.
+    return [
+        {
+            "term": hit.term,
+            "field": body_field if hit.field == TEXT else hit.field,
+            "start": hit.start,
+            "end": hit.end,
+            "weight": hit.weight,
+        }
+        for hit in hits
+    ]
 
 
 def _validate(article: dict[str, Any]) -> str | None:

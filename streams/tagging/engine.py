@@ -175,7 +175,7 @@ class Tagger:
         rule = next(r for r in (*compiled_tag.rules, *compiled_tag.vetoes) if r.rule.id == rule_id)
         fields = {TITLE: normalize(title), TEXT: normalize(text)}
         found = {field: self._matcher.find(normalized) for field, normalized in fields.items()}
-        return bool(_rule_matches(rule, self._document(fields, found, lang or _detect(title, text))))
+        return bool(_rule_matches(rule, self._document(fields, found, lang or _detect(title, text)), 1))
 
     def _could_score(self, found: dict[str, list[RawHit]]) -> bool:
         """Whether some positive rule of some tag could hold, judging by which concepts occur at all."""
@@ -244,16 +244,32 @@ def _detect(title: str, text: str) -> str:
     return detect_language(f"{title}\n{text}")
 
 
-def _rule_matches(rule: _CompiledRule, document: _Document) -> list[tuple[_Unit | None, list[Hit]]]:
-    """Where the rule holds: (unit, supporting hits) per matching sentence, or one (None, hits)."""
+def _rule_matches(
+    rule: _CompiledRule, document: _Document, limit: int | None = None
+) -> list[tuple[_Unit | None, list[Hit]]]:
+    """Where the rule holds: (unit, supporting hits) per matching sentence, or one (None, hits).
+
+    At most `limit` sentences, the first ones in `unit_order`: a rule counts only its first `max_count`
+    matches, and a veto needs only one, so the sentences after those are not evaluated at all.
+    """
     if rule.rule.scope == "sentence":
         found = []
-        masks = document.masks
+        masks, units, necessary, run = document.masks, document.units, rule.necessary, rule.run
+        memos = document.memos
         for unit in document.unit_order:
-            if _possible(rule, masks[unit]):
-                support = rule.run(document.units[unit], document.memo(unit))
+            scope_mask = masks[unit]
+            for mask in necessary:  # _has_each, inlined: this runs for every rule and sentence
+                if not mask & scope_mask:
+                    break
+            else:
+                memo = memos.get(unit)
+                if memo is None:
+                    memo = memos[unit] = {}
+                support = run(units[unit], memo)
                 if support is not None:
                     found.append((unit, support))
+                    if len(found) == limit:
+                        break
         return found
     scope_key = rule.rule.scope
     if scope_key == "title":
@@ -276,7 +292,7 @@ def _decide(tag: _CompiledTag, document: _Document, explain: bool) -> TagDecisio
     rule_scores: list[RuleScore] = []
     contributions: list[tuple[float, list[Hit]]] = []
     for rule in tag.rules:
-        matches = _rule_matches(rule, document)[: rule.rule.max_count]
+        matches = _rule_matches(rule, document, rule.rule.max_count)
         if not matches:
             continue
         rule_total = 0.0
@@ -289,7 +305,7 @@ def _decide(tag: _CompiledTag, document: _Document, explain: bool) -> TagDecisio
         rule_scores.append(RuleScore(rule.rule.id, round(rule_total, 4), len(matches)))
     if not contributions and not explain:
         return TagDecision(tag=spec.tag, applied=False, score=0.0, threshold=spec.threshold)
-    vetoed_by = tuple(veto.rule.id for veto in tag.vetoes if _rule_matches(veto, document))
+    vetoed_by = tuple(veto.rule.id for veto in tag.vetoes if _rule_matches(veto, document, 1))
     requirement_met = tag.require is None or tag.require(document.all, document.memo("all")) is not None
     score = round(score, 4)
     applied = score >= spec.threshold and requirement_met and not vetoed_by

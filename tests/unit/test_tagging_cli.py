@@ -145,3 +145,81 @@ def test_rules_test_fails_on_a_wrong_example(app: typer.Typer, tmp_path: Path) -
     assert result.exit_code == 1
     assert "FAIL wheat wheat-named match   : Corn rose." in result.output
     assert "2/3 examples passed" in result.output
+
+
+GRAIN_RULES = """
+tag: grain
+threshold: 3
+concepts:
+  grain: {en: [wheat, barley]}
+  price: {en: [price*]}
+  sport: {en: [football, league]}
+rules:
+  - id: grain-price
+    scope: sentence
+    when: [grain, price]
+    weight: 2
+    max_count: 2
+    examples: {match: [Wheat prices rose.], no_match: [Wheat grew.]}
+vetoes:
+  - id: sports-report
+    scope: document
+    when: sport
+    examples: {match: [The football league met.], no_match: [Wheat prices rose.]}
+"""
+
+
+@pytest.fixture
+def grain_rules(tmp_path: Path) -> Path:
+    path = tmp_path / "grain.yaml"
+    path.write_text(textwrap.dedent(GRAIN_RULES), encoding="utf-8")
+    return path
+
+
+def tag_one(app: typer.Typer, rules: Path, article: dict, *options: str) -> dict:  # type: ignore[type-arg]
+    result = RUNNER.invoke(app, ["tag", "--rules", str(rules), *options], input=json.dumps(article) + "\n")
+    assert result.exit_code == 0, result.output
+    [line] = lines_of(result.stdout)
+    return line
+
+
+def test_evidence_names_the_field_the_body_was_read_from(app: typer.Typer, grain_rules: Path) -> None:
+    body = "Wheat prices rose. Barley prices fell."
+    for body_key, other in (("summary", {}), ("summary", {"text": ""}), ("text", {"summary": "Nothing."})):
+        article = {"id": "g", "lang": "en", "title": "Markets", body_key: body, **other}
+        out = tag_one(app, grain_rules, article)
+        assert out["tags"] == ["grain"]
+        hits = out["evidence"]["grain"]
+        assert {hit["field"] for hit in hits} == {body_key}
+        assert [body[hit["start"] : hit["end"]] for hit in hits] == ["Wheat", "prices", "Barley", "prices"]
+    both = tag_one(
+        app, grain_rules, {"id": "t", "lang": "en", "title": "Wheat prices rose", "summary": "Barley prices fell."}
+    )
+    assert [hit["field"] for hit in both["evidence"]["grain"]] == ["title", "title", "summary", "summary"]
+
+
+def test_explain_gives_evidence_and_vetoes_for_every_tag(app: typer.Typer, grain_rules: Path) -> None:
+    near_miss = {"id": "n", "lang": "en", "title": "Markets", "summary": "Wheat prices rose."}
+    default = tag_one(app, grain_rules, near_miss)
+    assert default == {"id": "n", "lang": "en", "tags": [], "scores": {"grain": 2.0}, "evidence": {}}
+    explained = tag_one(app, grain_rules, near_miss, "--explain")
+    assert {key: explained[key] for key in default} | {"evidence": {}} == default  # the contract's keys agree
+    assert [(hit["term"], hit["field"], hit["weight"]) for hit in explained["evidence"]["grain"]] == [
+        ("wheat", "summary", 1.0),
+        ("price*", "summary", 1.0),
+    ]
+    assert explained["vetoes"] == {"grain": []} and explained["requirement_met"] == {"grain": True}
+
+    vetoed = {"id": "v", "lang": "en", "title": "Football league", "text": "Wheat prices rose. Wheat prices fell."}
+    default = tag_one(app, grain_rules, vetoed)
+    assert default["tags"] == [] and default["scores"] == {"grain": 4.0} and default["evidence"] == {}
+    assert "vetoes" not in default
+    explained = tag_one(app, grain_rules, vetoed, "--explain")
+    assert explained["tags"] == [] and explained["scores"] == {"grain": 4.0}
+    assert explained["vetoes"] == {"grain": ["sports-report"]}
+    assert len(explained["evidence"]["grain"]) == 4
+
+    nothing = tag_one(
+        app, grain_rules, {"id": "z", "lang": "en", "title": "Quiet day", "text": "Nothing."}, "--explain"
+    )
+    assert nothing["evidence"] == {"grain": []} and nothing["scores"] == {"grain": 0.0}
