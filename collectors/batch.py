@@ -121,7 +121,7 @@ def _next_memory(poll: CompletedPoll, result: PollResult) -> FeedMemory:
             poll.finished_at,
             error=failure.describe(),
             retry_after=failure.retry_after,
-            permanent=failure.permanent,
+            failure_class=failure.failure_class,
         )
         return FeedMemory(state, outcome.cursor, before.problem_codes, str(failure.kind))
     state = after_success(before.state, interval, poll.finished_at)

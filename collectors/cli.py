@@ -68,7 +68,8 @@ def collect_command(
 def sync_command(
     file: Annotated[Path, typer.Argument(help="Feeds file (YAML): a list of feeds with url, name, interval...")],
 ) -> None:
-    """Make the registry equal to FILE: add and update its feeds, remove the others (their state is kept)."""
+    """Make the registry equal to FILE: add and update its feeds (they keep their state), remove the others
+    (their status is deleted)."""
     from kafka.errors import KafkaError
 
     from collectors.feeds import FeedsFileError, load_feeds

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from collectors.schedule import FailureClass
+
 
 class ErrorKind(StrEnum):
     # network / HTTP
@@ -40,6 +42,18 @@ class ErrorKind(StrEnum):
 # Failures that will not go away by retrying soon; the scheduler backs these off to the cap at once.
 _PERMANENT_STATUS = frozenset({410})
 _PERMANENT_KINDS = frozenset({ErrorKind.REFUSED_PRIVATE_ADDRESS, ErrorKind.REFUSED_SCHEME, ErrorKind.INVALID_URL})
+# Failures of the moment (a server restarting, a network blip, an overloaded host): retried within
+# seconds rather than an interval later. A missing name (DNS) is included: resolvers time out too.
+_TRANSIENT_KINDS = frozenset(
+    {
+        ErrorKind.TIMEOUT,
+        ErrorKind.CONNECT_ERROR,
+        ErrorKind.NETWORK_ERROR,
+        ErrorKind.DNS_ERROR,
+        ErrorKind.PROTOCOL_ERROR,
+    }
+)
+_TRANSIENT_STATUS = frozenset({408, 429})  # and every 5xx
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,20 @@ class FetchFailed:
         return self.kind in _PERMANENT_KINDS or (
             self.kind is ErrorKind.HTTP_STATUS and self.status_code in _PERMANENT_STATUS
         )
+
+    @property
+    def transient(self) -> bool:
+        """Likely to pass within seconds: a network failure, a 5xx, 429 Too Many Requests or 408."""
+        if self.kind is ErrorKind.HTTP_STATUS and self.status_code is not None:
+            return self.status_code >= 500 or self.status_code in _TRANSIENT_STATUS
+        return self.kind in _TRANSIENT_KINDS
+
+    @property
+    def failure_class(self) -> FailureClass:
+        """How the scheduler retries it: soon, at the interval, or only at the backoff cap."""
+        if self.permanent:
+            return FailureClass.PERMANENT
+        return FailureClass.TRANSIENT if self.transient else FailureClass.PERSISTENT
 
     def describe(self) -> str:
         """One log line: kind, HTTP code when there is one, URL and detail."""

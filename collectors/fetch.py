@@ -93,8 +93,7 @@ class FetchSettings(BaseModel):
 def make_http_client(settings: FetchSettings, **kwargs: object) -> httpx.AsyncClient:
     """The production client: no automatic redirects (we check each hop), our timeouts and UA.
 
-    ``limits`` may be overridden (the collector sizes the pool to its concurrency: a pool much larger
-    than the fetches in flight only costs, since httpcore scans every connection per request)."""
+    ``limits`` or ``transport`` may be given (the collector passes ``collector_transport``)."""
     kwargs.setdefault("limits", httpx.Limits(max_connections=200, max_keepalive_connections=50))
     return httpx.AsyncClient(
         follow_redirects=False,

@@ -22,12 +22,18 @@ class CollectorMetrics:
             registry=r,
         )
         self.not_modified = Counter(_PREFIX + "not_modified", "Polls answered 304 Not Modified.", registry=r)
-        self.errors = Counter(_PREFIX + "errors", "Failed polls, by error kind.", ["kind"], registry=r)
+        # status: the HTTP status of an http_status failure ("" otherwise), so a 404 (the feed moved) is
+        # told from a 500 (the server is down); a bounded set of three-digit codes.
+        self.errors = Counter(
+            _PREFIX + "errors", "Failed polls, by error kind and HTTP status.", ["kind", "status"], registry=r
+        )
         self.entries = Counter(_PREFIX + "entries", "Feed entries parsed.", registry=r)
         self.articles = Counter(
             _PREFIX + "articles", "Articles emitted to news.raw, by decision: new, changed.", ["decision"], registry=r
         )
         self.bytes = Counter(_PREFIX + "bytes", "Feed body bytes received.", registry=r)
+        # code: the whole problem code ("date:future", "bozo:CharacterEncodingOverride"), not just its
+        # family, so a charset remark is told from a broken document; codes are a small closed set.
         self.feed_problems = Counter(
             _PREFIX + "feed_problems", "Feed problems logged (once per feed), by code.", ["code"], registry=r
         )
@@ -74,7 +80,8 @@ class CollectorMetrics:
             self.not_modified.inc()
         failure = outcome.failure
         if failure is not None:
-            self.errors.labels(str(failure.kind)).inc()
+            status = str(failure.status_code) if failure.status_code is not None else ""
+            self.errors.labels(str(failure.kind), status).inc()
         if outcome.parsed is not None:
             self.entries.inc(outcome.parsed.entry_count)
 
@@ -87,7 +94,7 @@ class CollectorMetrics:
             if decision != "unchanged" and count:
                 self.articles.labels(str(decision)).inc(count)
         for problem in report.problems_to_log:
-            self.feed_problems.labels(problem.code.split(":", 1)[0]).inc()
+            self.feed_problems.labels(problem.code).inc()
 
     def feed_gone(self, feed_id: str) -> None:
         try:

@@ -5,9 +5,10 @@ service (169.254.169.254), an admin page on localhost, or anything on the intern
 publish what it returns as "news". Every address a host name resolves to is checked, since the
 HTTP client may connect to any of them.
 
-Known limit: the check resolves the name, then the HTTP client resolves it again to connect;
-a DNS server that answers differently the second time (DNS rebinding) slips between the two. The
-complete fix is to connect to the checked address itself (a guarded httpcore network backend).
+The check resolves the name, then the HTTP client resolves it again to connect; a DNS server that
+answers differently the second time (DNS rebinding) would slip between the two. The collector's
+production transport therefore checks again in its connector's resolver, whose answer is the
+address it connects to (``collectors.http_transport.GuardedResolver``).
 """
 
 from __future__ import annotations

@@ -80,12 +80,15 @@ class ChannelInfo:
     link: str | None = None
     language: str | None = None
 
+    document_url: str | None = None  # where the feed was fetched from: the base for relative links
+
     @classmethod
-    def from_feedparser(cls, channel: Mapping[str, Any]) -> ChannelInfo:
+    def from_feedparser(cls, channel: Mapping[str, Any], document_url: str | None = None) -> ChannelInfo:
         title_detail = channel.get("title_detail") or {}
         return cls(
             title=field_to_text(channel.get("title"), title_detail.get("type"), multiline=False),
-            link=try_canonical_url(channel.get("link")),
+            link=try_canonical_url(channel.get("link"), document_url),
+            document_url=document_url,
             language=_clean_language(channel.get("language")),
         )
 
@@ -143,7 +146,7 @@ def normalize_entry(
     channel = channel or ChannelInfo()
     guid = " ".join(str(entry.get("id") or "").split()) or None
     raw_link = entry.get("link") if isinstance(entry.get("link"), str) else None
-    link = try_canonical_url(raw_link, channel.link)
+    link = try_canonical_url(raw_link, channel.document_url or channel.link)
 
     title = _plain(entry.get("title"), entry.get("title_detail"), multiline=False)
     summary = _plain(entry.get("summary"), entry.get("summary_detail"))

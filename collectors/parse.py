@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 import feedparser
+import feedparser.api
 
 from collectors.dates import DateProblem
 from collectors.errors import ErrorKind, FetchFailed
@@ -58,6 +59,10 @@ _WIDE_ENCODINGS = (
     (b"\x4c\x6f\xa7\x94", "cp037"),  # "<?xm" in EBCDIC, which feedparser also accepts
 )
 SNIFF_BYTES = 2048
+
+# feedparser asks xml.sax for libxml2's driver first; it is never installed, and the failed import
+# searches sys.path on every parse (a seventh of a changed feed's CPU). expat, the default, remains.
+feedparser.api.PREFERRED_XML_PARSERS = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +184,7 @@ class _EntryTally:
     articles: list[Article] = field(default_factory=list)
     rejected: list[EntryRejected] = field(default_factory=list)
     duplicates: int = 0
+    without_link: int = 0  # used, with an id from the GUID or the title (no usable http(s) link)
     date_problems: Counter[DateProblem] = field(default_factory=Counter)
 
 
@@ -206,6 +212,8 @@ def _entries_to_articles(
             continue
         seen_ids.add(outcome.article.id)
         tally.articles.append(outcome.article)
+        if outcome.id_rule != "url":
+            tally.without_link += 1
         if outcome.date_problem:
             tally.date_problems[outcome.date_problem] += 1
     return tally
@@ -245,20 +253,21 @@ def _parse_feed(
     body, content_type, charset_problem = correct_declared_charset(body, content_type)
     if charset_problem:
         problems.append(charset_problem)
-    headers = {"content-type": content_type or "application/xml"}
-    base = base_url or (None if feed.is_file else feed.url)
-    if base:
-        headers["content-location"] = base
     # Sanitising and URI rewriting inside HTML content are for clients that display the HTML; we keep
     # only plain text (scripts and styles dropped by collectors.text), and skipping them cuts
-    # feedparser's CPU time about five-fold on content-rich feeds.
+    # feedparser's CPU time about five-fold on content-rich feeds. No content-location either:
+    # given one, feedparser joins it with every link and id of every entry (a tenth of a changed
+    # feed's CPU); normalize resolves the few relative links against the document URL itself.
     result = feedparser.parse(
-        io.BytesIO(body), response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        io.BytesIO(body),
+        response_headers={"content-type": content_type or "application/xml"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
     )
     entries = result.get("entries") or []
     version = result.get("version") or ""
     bozo, malformed = _bozo_problem(result)
-    channel = ChannelInfo.from_feedparser(result.get("feed") or {})
+    channel = ChannelInfo.from_feedparser(result.get("feed") or {}, base_url or (None if feed.is_file else feed.url))
 
     if not entries:
         if not version:
@@ -273,8 +282,15 @@ def _parse_feed(
     if tally.duplicates:
         detail = f"{tally.duplicates} duplicate entries (same GUID or link) dropped"
         problems.append(FeedProblem("duplicate_entries", detail))
+    if tally.without_link:
+        detail = f"{tally.without_link} entries without a usable link; their ids come from the GUID or title"
+        problems.append(FeedProblem("no_link", detail))
+    first_rejection: dict[str, str] = {}
+    for rejection in tally.rejected:
+        first_rejection.setdefault(rejection.reason, rejection.detail)
     for reason, count in Counter(r.reason for r in tally.rejected).items():
-        problems.append(FeedProblem(f"rejected:{reason}", f"{count} entries rejected: {reason}"))
+        detail = f"{count} entries rejected ({reason}), e.g. {first_rejection[reason]}"
+        problems.append(FeedProblem(f"rejected:{reason}", detail))
     for problem, count in tally.date_problems.items():
         detail = f"{count} entries with a {problem} date; fetch time used"
         problems.append(FeedProblem(f"date:{problem}", detail))

@@ -3,8 +3,12 @@
 Key = feed_id, value = the feed's configuration as versioned JSON; a tombstone removes a feed.
 ``newswatch feeds sync FILE`` makes the registry equal to the file: it writes the feeds that are new
 or changed and tombstones the ones no longer in the file. Per-feed poll state (cursor, backoff, last
-error) lives in another topic (``news.feed-status``), so a sync never loses it; a feed that comes back
-later even resumes its state.
+error) lives in another topic (``news.feed-status``), so the feeds that stay in the file keep their
+state through a sync, even when their settings change. A removed feed's status is deleted: the
+replica that owns its partition tombstones it when it sees the removal (``ownership.FeedTable``), so
+a feed added back later starts afresh (polled soon, no validators, no backoff). One exception: a
+removal that arrives while no replica has its partition loaded leaves the old status in place, and
+a feed added back then resumes it.
 
 Run the sync from one place at a time (a deploy step, or every replica with the same file):
 two different files synced at once leave a mix of both.

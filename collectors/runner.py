@@ -10,11 +10,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from collectors.emitter import EmitterFatal, TransactionalEmitter
 from collectors.feeds import load_feeds
 from collectors.fetch import FeedFetcher, FetchSettings, make_http_client
+from collectors.http_transport import collector_transport
 from collectors.kafka_io import OffsetsProbe
 from collectors.layout import CollectorTopics, TopicLayoutError, prepare_topics
 from collectors.membership import GroupMembership, MembershipListener
@@ -57,9 +56,11 @@ async def run_collector(settings: Settings, log: Any, *, feeds_file: Path | None
     instance_id = settings.collector_instance_id or default_instance_id()
     client_id = f"newswatch-collector-{instance_id}"
     fetch = fetch_settings(settings)
-    # One connection per fetch in flight, all kept alive: fewer connections to scan, no reconnect churn.
-    slots = settings.collector_concurrency
-    http = make_http_client(fetch, limits=httpx.Limits(max_connections=slots, max_keepalive_connections=slots))
+    # One connection per fetch in flight, at most.
+    transport = collector_transport(
+        connections=settings.collector_concurrency, allow_private_addresses=fetch.allow_private_addresses
+    )
+    http = make_http_client(fetch, transport=transport)
     probe = OffsetsProbe(settings, client_id=f"{client_id}-offsets")
     metrics = CollectorMetrics()
 

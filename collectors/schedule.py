@@ -1,9 +1,18 @@
 """When to poll each feed next: pure functions over a small immutable state per feed.
 
 A healthy feed is polled every ``interval`` seconds. A failing feed is backed off exponentially
-(``interval * 2**(failures-1)``, with jitter, capped at ``max_delay``), honouring a server's
-Retry-After; a permanent failure (410 Gone, refused address) goes straight to the cap. The state
-of one feed never depends on another's, so a feed that keeps failing only ever delays itself.
+(doubling with every consecutive failure, +/- 20 % jitter, capped at ``max_delay``), honouring a
+server's Retry-After, from a first delay that depends on the kind of failure (``FailureClass``):
+
+- transient (connect errors, timeouts, 5xx, 429): ``first_retry`` seconds (20; never more than the
+  interval), since the next try minutes later would lose what the feed published meanwhile;
+- persistent (404, not a feed, malformed...): one interval, since retrying sooner cannot help
+  until someone fixes the feed;
+- permanent (410 Gone, refused address): straight to the cap.
+
+The state of one feed never depends on another's, so a feed that keeps failing only ever delays
+itself. The delay is a function of ``consecutive_failures``, which the feed's status carries, so a
+new owner of the feed goes on with the same backoff.
 
 ``HostLimiter`` is the one piece with runtime state: a semaphore per host, so many feeds on one
 site are not fetched all at once.
@@ -17,14 +26,24 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from urllib.parse import urlsplit
 
 Random = Callable[[], float]  # returns a float in [0, 1); random.random by default
 
 
+class FailureClass(StrEnum):
+    """How soon a failed poll may be worth repeating: it sets the first delay of the backoff."""
+
+    TRANSIENT = "transient"  # likely gone in seconds (connect error, timeout, 5xx, 429): retried soon
+    PERSISTENT = "persistent"  # needs the feed fixed (404, not a feed, malformed): retried at the interval
+    PERMANENT = "permanent"  # will not change (410 Gone, refused address): retried at the cap only
+
+
 @dataclass(frozen=True, slots=True)
 class BackoffPolicy:
     max_delay: float = 6 * 3600.0  # seconds; a dead feed is still tried four times a day
+    first_retry: float = 20.0  # seconds before the first retry of a transient failure (at most the interval)
     multiplier: float = 2.0
     jitter: float = 0.2  # +/- this fraction, so feeds that failed together do not retry together
     startup_spread: float = 60.0  # first polls are spread over up to this many seconds
@@ -73,16 +92,19 @@ def backoff_delay(
     rng: Random = random.random,
     policy: BackoffPolicy | None = None,
     retry_after: float | None = None,
-    permanent: bool = False,
+    failure_class: FailureClass = FailureClass.PERSISTENT,
 ) -> float:
     """Seconds to wait after the ``failures``-th consecutive failure (1 = the first)."""
     policy = policy or BackoffPolicy()
     cap = max(policy.max_delay, float(interval))
-    if permanent:
+    if failure_class is FailureClass.PERMANENT:
         base = cap
     else:
+        first = float(interval)
+        if failure_class is FailureClass.TRANSIENT:
+            first = min(first, policy.first_retry)
         exponent = min(max(failures, 1) - 1, 64)  # bounded: 2.0**1000 would overflow
-        base = min(cap, float(interval) * policy.multiplier**exponent)
+        base = min(cap, first * policy.multiplier**exponent)
     if retry_after is not None:
         base = min(cap, max(base, retry_after))
     delay = _jittered(base, policy, rng)
@@ -100,10 +122,12 @@ def after_failure(
     rng: Random = random.random,
     policy: BackoffPolicy | None = None,
     retry_after: float | None = None,
-    permanent: bool = False,
+    failure_class: FailureClass = FailureClass.PERSISTENT,
 ) -> FeedPollState:
     failures = state.consecutive_failures + 1
-    delay = backoff_delay(failures, interval, rng=rng, policy=policy, retry_after=retry_after, permanent=permanent)
+    delay = backoff_delay(
+        failures, interval, rng=rng, policy=policy, retry_after=retry_after, failure_class=failure_class
+    )
     return replace(
         state,
         next_poll_at=now + timedelta(seconds=delay),

@@ -160,14 +160,18 @@ def test_broken_feeds_never_stop_the_others(
         replica = Replica("sturdy", collector_env(prefix), tmp_path, feeds_file)
         try:
             wait_until(lambda: len(raw_articles(prefixed_settings(prefix))) >= 8, 60, f"articles\n{replica.tail()}")
-            wait_until(lambda: replica.metric('newswatch_collector_errors_total{kind="timeout"}') >= 1, 60, "timeout")
+            wait_until(lambda: replica.metric('newswatch_collector_errors_total{kind="timeout",') >= 1, 60, "timeout")
             # While the hanging feed's first request was pending (10 s read timeout), the good feeds went on.
             hang = server.requests_for("/hang.xml")[0].at
             during = {path: len([r for r in server.requests_for(path, hang) if r.at < hang + 9]) for path in good}
             assert all(count >= 5 for count in during.values()), during
             errors = {
-                kind: replica.metric(f'newswatch_collector_errors_total{{kind="{kind}"}}')
+                kind: replica.metric(f'newswatch_collector_errors_total{{kind="{kind}",')
                 for kind in ("http_status", "parse_error", "not_a_feed", "refused_entities", "timeout")
+            }
+            by_status = {
+                status: replica.metric(f'newswatch_collector_errors_total{{kind="http_status",status="{status}"}}')
+                for status in ("404", "500")
             }
             monkeypatch.setenv("NEWSWATCH_TOPIC_PREFIX", prefix)
             table = CliRunner().invoke(feeds_app, ["status"], env={"COLUMNS": "200"})
@@ -176,6 +180,7 @@ def test_broken_feeds_never_stop_the_others(
             assert replica.stop() == 0, replica.tail()
 
     assert all(count >= 1 for count in errors.values()), errors
+    assert all(count >= 1 for count in by_status.values()), by_status  # a 404 is told from a 500
     assert table.exit_code == 0, table.output
     assert "HTTP 500" in table.output and "good-1" in table.output
     rows = {row["url"].rsplit("/", 1)[1]: row for row in map(json.loads, as_json.output.splitlines())}

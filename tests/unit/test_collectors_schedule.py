@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from collectors.errors import ErrorKind, FetchFailed
 from collectors.schedule import (
     BackoffPolicy,
+    FailureClass,
     FeedPollState,
     HostLimiter,
     after_failure,
@@ -62,7 +64,65 @@ def test_retry_after_and_permanent_failures() -> None:
     assert backoff_delay(1, 60, rng=LOW, retry_after=900) == 900  # jitter does not undercut the server
     assert backoff_delay(1, 60, rng=MID, policy=NO_JITTER, retry_after=10) == 60  # nor shortens our own wait
     assert backoff_delay(1, 60, policy=NO_JITTER, retry_after=10**9) == NO_JITTER.max_delay
-    assert backoff_delay(1, 60, policy=NO_JITTER, permanent=True) == NO_JITTER.max_delay
+    assert backoff_delay(1, 60, policy=NO_JITTER, failure_class=FailureClass.PERMANENT) == NO_JITTER.max_delay
+
+
+def test_transient_failures_are_retried_soon_then_back_off_to_the_cap() -> None:
+    transient = FailureClass.TRANSIENT
+    delays = [backoff_delay(n, 300, policy=NO_JITTER, failure_class=transient) for n in range(1, 16)]
+    assert delays[:6] == [20, 40, 80, 160, 320, 640]  # the first retry well before the 300 s interval
+    assert delays[-1] == NO_JITTER.max_delay  # a feed that keeps failing ends at the cap, like any other
+    assert backoff_delay(1, 300, rng=LOW, failure_class=transient) == pytest.approx(16)  # jittered too
+    assert backoff_delay(1, 300, rng=HIGH, failure_class=transient) == pytest.approx(24, rel=1e-5)
+    # Never later than the feed's own interval, and the persistent kind keeps the interval-based backoff.
+    assert backoff_delay(1, 5, policy=NO_JITTER, failure_class=transient) == 5
+    assert backoff_delay(2, 300, policy=NO_JITTER, failure_class=FailureClass.PERSISTENT) == 600
+
+
+def test_retry_after_is_honoured_by_a_fast_retry() -> None:
+    transient = FailureClass.TRANSIENT
+    assert backoff_delay(1, 300, rng=LOW, retry_after=120, failure_class=transient) == 120  # 429/503 asked for 2 min
+    assert backoff_delay(1, 300, policy=NO_JITTER, retry_after=5, failure_class=transient) == 20  # not sooner
+    assert backoff_delay(1, 300, policy=NO_JITTER, retry_after=10**9, failure_class=transient) == NO_JITTER.max_delay
+
+
+def test_a_feed_failing_for_a_while_is_retried_soon_reported_throughout_and_recovers() -> None:
+    # The server is down for the first 3 minutes of a feed polled every 5 minutes.
+    interval, now = 300, NOW
+    state, polls = FeedPollState(next_poll_at=NOW), []
+    while len(polls) < 7:
+        now = state.next_poll_at  # the injected clock: jump to the feed's next poll
+        polls.append((now - NOW).total_seconds())
+        if now < NOW + timedelta(minutes=3):
+            state = after_failure(
+                state,
+                interval,
+                now,
+                error="connect_error",
+                rng=MID,
+                policy=NO_JITTER,
+                failure_class=FailureClass.TRANSIENT,
+            )
+            assert state.failing and state.last_error == "connect_error"  # `feeds status` shows it all along
+        else:
+            state = after_success(state, interval, now)
+    assert polls == [0, 20, 60, 140, 300, 600, 900]  # back on its interval once it answers
+    assert not state.failing and state.last_success_at == NOW + timedelta(seconds=900)
+
+
+def test_failures_are_classified_for_the_backoff() -> None:
+    def http(status: int) -> FailureClass:
+        return FetchFailed(ErrorKind.HTTP_STATUS, f"HTTP {status}", "https://x.example/", status).failure_class
+
+    assert {http(status) for status in (500, 502, 503, 504, 429, 408)} == {FailureClass.TRANSIENT}
+    assert {http(status) for status in (400, 401, 403, 404)} == {FailureClass.PERSISTENT}
+    assert http(410) is FailureClass.PERMANENT
+    transient = (ErrorKind.TIMEOUT, ErrorKind.CONNECT_ERROR, ErrorKind.NETWORK_ERROR, ErrorKind.DNS_ERROR)
+    persistent = (ErrorKind.NOT_A_FEED, ErrorKind.PARSE_ERROR, ErrorKind.TOO_LARGE, ErrorKind.REDIRECT_LOOP)
+    permanent = (ErrorKind.REFUSED_PRIVATE_ADDRESS, ErrorKind.REFUSED_SCHEME, ErrorKind.INVALID_URL)
+    for kinds, expected in ((transient, FailureClass.TRANSIENT), (persistent, FailureClass.PERSISTENT)):
+        assert {FetchFailed(kind, "x").failure_class for kind in kinds} == {expected}
+    assert {FetchFailed(kind, "x").failure_class for kind in permanent} == {FailureClass.PERMANENT}
 
 
 def test_a_failing_feed_backs_off_without_touching_the_others() -> None:

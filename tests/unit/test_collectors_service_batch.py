@@ -100,6 +100,21 @@ def test_a_failed_poll_backs_off_keeps_the_cursor_and_is_logged_once() -> None:
     assert recovered.reports[0].recovered and recovered.reports[0].memory.state.consecutive_failures == 0
 
 
+def test_a_transient_failure_is_retried_before_the_interval_and_retry_after_is_honoured() -> None:
+    slow_feed = FeedConfig(url="https://wire.example.net/hourly.xml", interval=3600)
+    refused = FetchFailed(ErrorKind.CONNECT_ERROR, "connection refused", slow_feed.url)
+    busy = FetchFailed(ErrorKind.HTTP_STATUS, "HTTP 429 Too Many Requests", slow_feed.url, 429, retry_after=600)
+    missing = FetchFailed(ErrorKind.HTTP_STATUS, "HTTP 404 Not Found", slow_feed.url, 404)
+    finished = NOW + timedelta(seconds=1)
+    waits = {}
+    for failure in (refused, busy, missing):
+        plan = plan_batch([poll(slow_feed, PollOutcome(slow_feed.feed_id, failure, FetchCursor()))], {}, TOPICS, "a")
+        waits[failure.status_code] = (plan.reports[0].status.next_poll_at - finished).total_seconds()
+    assert 16 <= waits[None] <= 24  # about 20 s, not an hour
+    assert waits[429] >= 600  # the server's Retry-After
+    assert waits[404] >= 3600 * 0.8  # nothing to gain from a fast retry: the interval, backing off
+
+
 def test_not_modified_writes_the_status_only() -> None:
     cursor = FetchCursor(etag='"e1"')
     outcome = PollOutcome(FEED.feed_id, NotModified(cursor, FEED.url, NOW), cursor)

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -17,10 +18,11 @@ from collectors import rebalance, service
 from collectors.batch import OutRecord
 from collectors.emitter import EmitFailed, EmitterFatal, OwnershipLost, TransactionalEmitter
 from collectors.feeds import FeedConfig
-from collectors.fetch import FeedFetcher, FetchSettings
+from collectors.fetch import FeedFetcher, FetchSettings, utc_now
 from collectors.layout import CollectorTopics
 from collectors.membership import RegistryRecord
 from collectors.metrics import CollectorMetrics
+from collectors.netguard import Resolver, resolve_with_event_loop
 from collectors.partition_state import PartitionState, Watermarks
 from collectors.registry import encode_feed
 from collectors.service import CollectorService
@@ -183,18 +185,35 @@ def rss(*guids: str) -> bytes:
 
 
 class Harness:
-    def __init__(self, handler: Callable[[httpx.Request], Any], feeds: list[FeedConfig]) -> None:
+    """A service polling ``feeds`` on a mock internet (``handler``), with fake Kafka around it.
+
+    By default private addresses are allowed and the clock is the real one; a test of the address
+    guard passes its own ``fetch_settings`` and ``resolve``, a test of the schedule its own ``clock``.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[httpx.Request], Any],
+        feeds: list[FeedConfig],
+        *,
+        fetch_settings: FetchSettings | None = None,
+        resolve: Resolver = resolve_with_event_loop,
+        clock: Callable[[], datetime] = utc_now,
+        log: Any = None,
+    ) -> None:
         self.emitter = FakeEmitter()
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        settings = fetch_settings or FetchSettings(allow_private_addresses=True)
         self.service = CollectorService(
             topics=TOPICS,
             instance_id="unit",
-            fetcher=FeedFetcher(client, FetchSettings(allow_private_addresses=True)),
+            fetcher=FeedFetcher(client, settings, resolve=resolve, clock=clock),
             emitter=self.emitter,  # type: ignore[arg-type]
             store=FakeStore(),  # type: ignore[arg-type]
             membership_factory=lambda listener: FakeMembership(listener, feeds),  # type: ignore[arg-type,return-value]
             metrics=CollectorMetrics(),
-            log=_QuietLog(),
+            log=log if log is not None else _QuietLog(),
+            clock=clock,
         )
         self.task: asyncio.Task[None] | None = None
 
