@@ -52,6 +52,7 @@ TRACKING_PREFIXES = ("utm_", "hsa_", "pk_", "mtm_")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+_HAS_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 class InvalidUrl(ValueError):
@@ -80,7 +81,7 @@ def canonical_url(url: str, base: str | None = None) -> str:
     servers may treat them as significant. Raises InvalidUrl for anything but absolute http(s).
     """
     text = url.strip()
-    if base:
+    if base and not _HAS_SCHEME.match(text):  # almost every link is absolute: skip urljoin's parsing
         text = urljoin(base, text)
     try:
         parts = urlsplit(text)
