@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +74,10 @@ def print_status(statuses) -> bool:  # type: ignore[no-untyped-def]
     return healthy
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @stack_app.command("up")
 def stack_up() -> None:
     """Start Kafka and Elasticsearch (downloading them once), wait until healthy. Harmless if running."""
@@ -81,6 +86,8 @@ def stack_up() -> None:
     from newswatch.stack.local import StackError
 
     settings = load_settings()
+    # SIGTERM (a supervisor, `timeout`) interrupts like Ctrl-C, so a half-started stack is stopped again.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         statuses = _stack(settings).up()
     except (StackError, ArtifactError, JdkNotFound) as exc:
