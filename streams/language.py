@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -98,9 +99,43 @@ def pick_language(labels: tuple[str, ...], probabilities: Any) -> str:
 
 def detect_language(text: str) -> str:
     """The ISO 639-1 code of `text`'s language, or "und" when the text has no letters."""
-    # fastText reads one line: newlines and runs of spaces become single spaces.
-    sample = " ".join(_URL_RE.sub(" ", text[: MAX_CHARS + 200])[:MAX_CHARS].split())
-    if not _LETTER_RE.search(sample):
+    return detect_languages((text,))[0]
+
+
+def detect_languages(texts: Iterable[str]) -> list[str]:
+    """`detect_language` of each text, one model call after the other.
+
+    Identical answers; faster per text than calls spread out between other work, because the model's
+    tables stay in the CPU cache across the consecutive calls (``newswatch tag`` detects a batch at a time).
+    """
+    predict = _model().f.predict  # the compiled predictor itself: FastText.predict only wraps it
+    codes = []
+    for text in texts:
+        # fastText reads one line: newlines and runs of spaces become single spaces.
+        sample = " ".join(_URL_RE.sub(" ", text[: MAX_CHARS + 200])[:MAX_CHARS].split())
+        if not _LETTER_RE.search(sample):
+            codes.append(UNDETERMINED)
+            continue
+        line = sample + "\n"
+        best = predict(line, 1, 0.0, "strict")  # [(probability, label)]
+        if best and best[0][0] >= _SURE.get(best[0][1], 2.0):
+            codes.append(best[0][1].removeprefix(_LABEL_PREFIX))  # what pick_language would choose
+            continue
+        codes.append(_pick(predict(line, TOP_K, 0.0, "strict")))
+    return codes
+
+
+# The probability at which the model's best label is `pick_language`'s answer whatever the other labels
+# are: they share at most 1 - p, so none can outscore it (log p + prior > log(1 - p) + PRIMARY_PRIOR with
+# room for float error: p >= 0.6 for a primary language, p >= 0.8 for another news language). Then one
+# label is asked for, ~20% cheaper than TOP_K; nearly all news is that clear.
+_SURE = {f"{_LABEL_PREFIX}{code}": 0.6 if code in PRIMARY_LANGUAGES else 0.8 for code in NEWS_LANGUAGES}
+assert PRIMARY_PRIOR == 1.0, "_SURE's thresholds are worked out for a prior of 1"
+
+
+def _pick(predictions: list[tuple[float, str]]) -> str:
+    """`pick_language` on the compiled predictor's (probability, label) pairs."""
+    if not predictions:
         return UNDETERMINED
-    labels, probabilities = _model().predict(sample, k=TOP_K)
-    return pick_language(tuple(labels), probabilities)
+    probabilities, labels = zip(*predictions, strict=True)
+    return pick_language(labels, probabilities)

@@ -28,7 +28,7 @@ def enabled() -> bool:
 
 
 @cache
-def _every_character() -> str:
+def every_character() -> str:
     """Every code point in order, as one string (index == code point), built in C (~0.1 s)."""
     codes = array("I", range(sys.maxunicode + 1)).tobytes()
     return codes.decode(f"utf-32-{'le' if sys.byteorder == 'little' else 'be'}", "surrogatepass")
@@ -41,16 +41,23 @@ def word_char_ranges() -> list[tuple[int, int]]:
     Taken from this Python's own regex ``\\w`` over every code point (once per process), so the
     compiled code agrees with Python's Unicode tables whatever version Rust's are.
     """
-    return [match.span() for match in re.finditer(r"\w+", _every_character())]
+    return [match.span() for match in re.finditer(r"\w+", every_character())]
 
 
 @cache
 def digit_ranges() -> list[tuple[int, int]]:
     """``[start, end)`` code point ranges of the characters this Python's ``str.isdigit()`` accepts."""
     ranges: list[tuple[int, int]] = []
-    for code in map(ord, filter(str.isdigit, _every_character())):
+    for code in map(ord, filter(str.isdigit, every_character())):
         if ranges and ranges[-1][1] == code:
             ranges[-1] = (ranges[-1][0], code + 1)
         else:
             ranges.append((code, code + 1))
     return ranges
+
+
+@cache
+def space_ranges() -> list[tuple[int, int]]:
+    """``[start, end)`` code point ranges of the characters this Python's ``str.isspace()`` (and so the
+    regex ``\\s``) accepts."""
+    return [match.span() for match in re.finditer(r"\s+", every_character())]

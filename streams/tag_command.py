@@ -21,9 +21,11 @@ status stays 0 because the errors are reported in the output stream, where the c
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,22 +67,53 @@ def tag(
     tagger = _load_tagger(rules)
     out = sys.stdout
     with _input_lines(file) as lines:
-        for output_line in tag_lines(tagger, lines, explain=explain):
-            out.write(output_line)
+        for batch in _arrived_batches(lines):
+            for output_line in tag_batch(tagger, batch, explain=explain):
+                out.write(output_line)
     out.flush()
 
 
 def tag_lines(tagger: Tagger, lines: Iterable[bytes], *, explain: bool = False) -> Iterator[str]:
     """The command's whole transformation: input lines in, output JSON lines (with their newline) out.
 
-    Blank lines are skipped but still counted, so error objects carry the input's line numbers.
+    Blank lines are skipped but still counted, so error objects carry the input's line numbers. Lines are
+    taken `BATCH_LINES` at a time (see `tag_batch`).
     """
-    for line_number, raw in enumerate(lines, 1):
+    numbered = iter(enumerate(lines, 1))
+    while batch := list(islice(numbered, BATCH_LINES)):
+        yield from tag_batch(tagger, batch, explain=explain)
+
+
+# json.dumps(output, ensure_ascii=False), without the check for circular references (a tenth of the
+# encoding time; the output is built from parsed JSON and the tagger's results, which cannot be circular).
+_encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+
+# Lines tagged together: the articles without a language are identified one after the other before any
+# is tagged, so the language model's tables stay in the CPU cache (a call costs ~40 µs then, ~75 µs when
+# tagging runs between calls). Small enough that a batch is a few hundred KB of input at most.
+BATCH_LINES = 64
+
+
+def tag_batch(tagger: Tagger, batch: Iterable[tuple[int, bytes]], *, explain: bool = False) -> Iterator[str]:
+    """Output lines for (line number, raw line) pairs, in their order: `tag_line` for each, identically."""
+    parsed: list[tuple[int, dict[str, Any] | _Article]] = []
+    for line_number, raw in batch:
         if line_number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark from Windows tools
         if not raw.strip():
             continue
-        yield json.dumps(tag_line(tagger, raw, line_number, explain=explain), ensure_ascii=False) + "\n"
+        parsed.append((line_number, _parse_line(raw, line_number)))
+    unknown = [item for _, item in parsed if isinstance(item, _Article) and not item.lang]
+    if unknown:
+        from streams.language import detect_languages  # loads the language model on first use
+
+        for article, lang in zip(
+            unknown, detect_languages([article.language_sample for article in unknown]), strict=True
+        ):
+            article.lang = lang
+    for _, item in parsed:
+        output = item if isinstance(item, dict) else item.tag(tagger, explain)
+        yield _encode(output) + "\n"
 
 
 def rules_test(
@@ -96,6 +129,35 @@ def rules_test(
 
 def tag_line(tagger: Tagger, raw: bytes | str, line_number: int, *, explain: bool = False) -> dict[str, Any]:
     """Tag one input line; never raises for bad input (returns the error object instead)."""
+    item = _parse_line(raw, line_number)
+    return item if isinstance(item, dict) else item.tag(tagger, explain)
+
+
+class _Article:
+    """A valid input line, ready to tag; `lang` is "" until given or detected."""
+
+    __slots__ = ("body", "body_field", "id", "lang", "title")
+
+    def __init__(self, article: dict[str, Any]) -> None:
+        self.id = article["id"]
+        self.title: str = article.get("title") or ""
+        # The same choice as the pipeline (streams.enrich.body_of): the text, else the summary.
+        text = article.get("text")
+        self.body_field, self.body = ("text", text) if text else ("summary", article.get("summary") or "")
+        self.lang: str = article.get("lang") or ""
+
+    @property
+    def language_sample(self) -> str:
+        """What the tagger identifies the language from when none is given (see Tagger.tag)."""
+        return f"{self.title}\n{self.body}"
+
+    def tag(self, tagger: Tagger, explain: bool) -> dict[str, Any]:
+        result = tagger.tag(self.title, self.body, lang=self.lang or None, explain=explain)
+        return {"id": self.id, **result_to_json(result, body_field=self.body_field, explain=explain)}
+
+
+def _parse_line(raw: bytes | str, line_number: int) -> dict[str, Any] | _Article:
+    """The article of one input line, or the error object for it."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         article = json.loads(text)
@@ -105,18 +167,14 @@ def tag_line(tagger: Tagger, raw: bytes | str, line_number: int, *, explain: boo
         return {"line": line_number, "error": f"not valid JSON: {exc.msg} (column {exc.colno})"}
     if not isinstance(article, dict):
         return {"line": line_number, "error": f"expected a JSON object, got {type(article).__name__}"}
-    article_id = article.get("id")
     problem = _validate(article)
     if problem:
         error: dict[str, Any] = {"line": line_number, "error": problem}
+        article_id = article.get("id")
         if isinstance(article_id, str | int) and not isinstance(article_id, bool):
             error["id"] = article_id
         return error
-    # The same choice as the pipeline (streams.enrich.body_of): the text, else the summary.
-    text = article.get("text")
-    body_field, body = ("text", text) if text else ("summary", article.get("summary") or "")
-    result = tagger.tag(article.get("title") or "", body, lang=article.get("lang") or None, explain=explain)
-    return {"id": article_id, **result_to_json(result, body_field=body_field, explain=explain)}
+    return _Article(article)
 
 
 def result_to_json(result: TaggingResult, *, body_field: str = "text", explain: bool = False) -> dict[str, Any]:
@@ -172,6 +230,31 @@ def _load_tagger(rules: list[Path] | None) -> Tagger:
     except RulesError as exc:
         typer.echo(f"error: invalid rules: {exc}", err=True)
         raise typer.Exit(code=2) from exc
+
+
+def _arrived_batches(stream: Iterable[bytes]) -> Iterator[list[tuple[int, bytes]]]:
+    """(line number, line) batches of at most `BATCH_LINES`, each of the lines that have arrived: a batch
+    never waits for more input while it has a complete line, so a slow producer on a pipe gets each
+    article tagged as soon as it is written. Lines keep their newline, as iterating the stream gives them.
+    """
+    try:
+        descriptor = stream.fileno()  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's in-memory stream)
+        numbered = iter(enumerate(stream, 1))
+        while batch := list(islice(numbered, BATCH_LINES)):
+            yield batch
+        return
+    number, pending = 0, b""
+    while chunk := os.read(descriptor, 1 << 16):
+        *complete, pending = (pending + chunk).split(b"\n")
+        for first in range(0, len(complete), BATCH_LINES):
+            batch = []
+            for line in complete[first : first + BATCH_LINES]:
+                number += 1
+                batch.append((number, line + b"\n"))
+            yield batch
+    if pending:
+        yield [(number + 1, pending)]
 
 
 @contextmanager

@@ -12,6 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+mod tagger;
+
 const SHINGLE_SIZE: usize = 3;
 
 /// One-permutation MinHash with optimal densification over word 3-shingles: the compiled twin of
@@ -307,7 +309,7 @@ fn char_matches<'a>(
 }
 
 /// Sorted `[start, end)` code point ranges of a character class Python computed (see `streams.native`).
-struct CharRanges(Vec<(u32, u32)>);
+pub(crate) struct CharRanges(Vec<(u32, u32)>);
 
 impl CharRanges {
     fn new(ranges: Vec<(u32, u32)>, name: &str) -> PyResult<Self> {
@@ -348,7 +350,9 @@ struct Piece {
 struct Check {
     pieces: Vec<Piece>,
     exact_case: Option<Py<PyString>>,
+    exact_chars: Option<Vec<char>>,
     entries: Py<PyTuple>,
+    entry_ids: Vec<u32>,
     whole_word: bool,
 }
 
@@ -359,7 +363,7 @@ type CheckSpec = (Vec<PieceSpec>, Option<Py<PyString>>, Py<PyTuple>, bool);
 
 /// The tagger's term matcher: the compiled twin of `streams.tagging.matcher.Matcher.python_hits`.
 #[pyclass(module = "newswatch_native", frozen)]
-struct TermMatcher {
+pub(crate) struct TermMatcher {
     automaton: AhoCorasick,
     checks: Vec<Vec<Check>>,
     word: WordChars,
@@ -367,6 +371,15 @@ struct TermMatcher {
 }
 
 type Hits = (Vec<(Py<PyTuple>, usize, usize)>, Vec<(usize, Py<PyString>)>);
+
+/// A verified match in Rust terms: which check (key, index) matched, and where.
+#[derive(Clone, Copy)]
+pub(crate) struct RawHit {
+    pattern: u32,
+    check: u32,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
 
 /// Position of the first space at or after `from` (Python's `text.find(" ", from)`).
 fn find_space(text: &[char], from: usize) -> Option<usize> {
@@ -433,6 +446,7 @@ impl TermMatcher {
     #[new]
     #[pyo3(signature = (keys, word_ranges, digit_ranges))]
     fn new(
+        py: Python<'_>,
         keys: Vec<(String, Vec<CheckSpec>)>,
         word_ranges: Vec<(u32, u32)>,
         digit_ranges: Vec<(u32, u32)>,
@@ -468,10 +482,17 @@ impl TermMatcher {
                         "key {key:?}: a check without pieces"
                     )));
                 }
+                let exact_chars = match &exact_case {
+                    Some(literal) => Some(literal.bind(py).to_str()?.chars().collect()),
+                    None => None,
+                };
+                let entry_ids = entries.bind(py).extract()?;
                 checks.push(Check {
                     pieces: parsed,
                     exact_case,
+                    exact_chars,
                     entries,
+                    entry_ids,
                     whole_word,
                 });
             }
@@ -489,6 +510,40 @@ impl TermMatcher {
     /// automaton's order (by end, longest key first); `exact` is `(hit index, literal)` for the hits
     /// whose case the caller must still check against the original text.
     fn find(&self, py: Python<'_>, folded: &str) -> PyResult<Hits> {
+        let (hits, exact) = self.raw_find(folded);
+        let exact = exact
+            .into_iter()
+            .map(|index| {
+                let literal = self.check(&hits[index]).exact_case.as_ref();
+                (index, literal.expect("an exact hit").clone_ref(py))
+            })
+            .collect();
+        let hits = hits
+            .iter()
+            .map(|hit| (self.check(hit).entries.clone_ref(py), hit.start, hit.end))
+            .collect();
+        Ok((hits, exact))
+    }
+}
+
+impl TermMatcher {
+    fn check(&self, hit: &RawHit) -> &Check {
+        &self.checks[hit.pattern as usize][hit.check as usize]
+    }
+
+    /// The entries (indexes into the Python matcher's entries) a hit stands for.
+    pub(crate) fn entries_of(&self, hit: &RawHit) -> &[u32] {
+        &self.check(hit).entry_ids
+    }
+
+    /// The literal whose case a hit must match in the original text.
+    pub(crate) fn exact_literal(&self, hit: &RawHit) -> Option<&[char]> {
+        self.check(hit).exact_chars.as_deref()
+    }
+
+    /// `find` in Rust terms: the hits in folded-text coordinates and the indexes of the hits whose case
+    /// is still to check against the original text.
+    pub(crate) fn raw_find(&self, folded: &str) -> (Vec<RawHit>, Vec<usize>) {
         // The words-only text (every character but a letter, digit, "_" or space becomes a space),
         // runs of the folded text's own spaces collapsed to one, padded with a space at each end;
         // `origin` maps its characters back to the folded text when something was collapsed.
@@ -518,20 +573,20 @@ impl TermMatcher {
             }
         }
         push(' ');
-        let (mut hits, exact) = self.scan(py, &padded, &chars);
+        let (mut hits, exact) = self.scan(&padded, &chars);
         if collapse {
             for hit in &mut hits {
-                hit.1 = origin[hit.1];
-                hit.2 = origin[hit.2 - 1] + 1;
+                hit.start = origin[hit.start];
+                hit.end = origin[hit.end - 1] + 1;
             }
         }
-        Ok((hits, exact))
+        (hits, exact)
     }
 }
 
 impl TermMatcher {
     /// The verified matches in the padded text (`chars` are its characters), in words-only coordinates.
-    fn scan(&self, py: Python<'_>, text: &str, chars: &[char]) -> Hits {
+    fn scan(&self, text: &str, chars: &[char]) -> (Vec<RawHit>, Vec<usize>) {
         // pyahocorasick's order: by end position, and at one position the longest key first.
         let mut found: Vec<(usize, std::cmp::Reverse<usize>, usize)> =
             char_matches(&self.automaton, text)
@@ -542,9 +597,15 @@ impl TermMatcher {
         let mut exact = Vec::new();
         for (end, std::cmp::Reverse(length), pattern) in found {
             let start = end - length;
-            for check in &self.checks[pattern] {
+            for (index, check) in self.checks[pattern].iter().enumerate() {
+                let hit = |start: usize, end: usize| RawHit {
+                    pattern: pattern as u32,
+                    check: index as u32,
+                    start,
+                    end,
+                };
                 if check.whole_word {
-                    hits.push((check.entries.clone_ref(py), start, end - 2));
+                    hits.push(hit(start, end - 2));
                     continue;
                 }
                 let first = &check.pieces[0];
@@ -565,10 +626,10 @@ impl TermMatcher {
                         None => continue,
                     }
                 }
-                if let Some(literal) = &check.exact_case {
-                    exact.push((hits.len(), literal.clone_ref(py)));
+                if check.exact_case.is_some() {
+                    exact.push(hits.len());
                 }
-                hits.push((check.entries.clone_ref(py), word_start - 1, word_end - 1));
+                hits.push(hit(word_start - 1, word_end - 1));
             }
         }
         (hits, exact)
@@ -754,5 +815,6 @@ fn newswatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SpanFinder>()?;
     m.add_class::<TermMatcher>()?;
     m.add_class::<StoryBands>()?;
+    m.add_class::<tagger::TagEngine>()?;
     Ok(())
 }

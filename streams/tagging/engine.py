@@ -19,11 +19,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
-from streams.tagging.conditions import ConditionCompiler, Evaluator, Hit, Memo, Scope, necessary_concepts
+from streams import native as native_module
+from streams.tagging.conditions import (
+    AllOf,
+    AnyOf,
+    Condition,
+    ConditionCompiler,
+    Evaluator,
+    Hit,
+    Memo,
+    Near,
+    NoneOf,
+    Ref,
+    Scope,
+    Weighted,
+    necessary_concepts,
+)
 from streams.tagging.matcher import Matcher, RawHit
 from streams.tagging.model import RuleScore, TagDecision, TaggingResult, TagHit
-from streams.tagging.normalize import Normalized, normalize, sentence_starts
+from streams.tagging.normalize import ABBREVIATIONS, Normalized, normalize, sentence_starts, separable_folds
 from streams.tagging.rules import Rule, RuleSet, TagRules, load_rules
 
 TITLE, TEXT = "title", "text"
@@ -98,15 +114,21 @@ class _Document:
 
 
 class Tagger:
-    """Applies a rule set to articles. Build once (`default()` or `from_paths`), then call `tag` freely."""
+    """Applies a rule set to articles. Build once (`default()` or `from_paths`), then call `tag` freely.
 
-    def __init__(self, rules: RuleSet) -> None:
+    With the compiled extension installed (see `streams.native`) the hits are positioned and the rules
+    evaluated by its ``TagEngine``, the twin of this module's Python code (identical results, compared
+    by tests/unit/test_tagging_native.py); ``native=False`` forces the Python code, matcher included.
+    """
+
+    def __init__(self, rules: RuleSet, *, native: bool = True) -> None:
         self.rules = rules
-        self._matcher = Matcher(rules.entries)
+        self._matcher = Matcher(rules.entries, native=native)
         self._entry_terms = [
             (entry.concept, entry.term.text, entry.term.lang, entry.term.weight, entry.article_language_only)
             for entry in rules.entries
         ]
+        self._entry_text = [entry.term.text for entry in rules.entries]
         # The concepts behind each group of entries the matcher reports together, as a bitmask.
         self._entries_mask = {
             entries: _mask(rules.entries[entry].concept for entry in entries) for entries in self._matcher.entry_groups
@@ -128,16 +150,22 @@ class Tagger:
         )
         # What each rule that can add to a score needs (see _could_score), all tags together.
         self._scoring_needs = tuple(rule.necessary for tag in self._tags for rule in tag.rules if rule.rule.weight > 0)
+        self._native: Any = _native_engine(self._matcher, self._tags, self._entry_terms) if native else None
+
+    @property
+    def native(self) -> bool:
+        """Whether the compiled engine evaluates the rules (else the Python code of this module)."""
+        return self._native is not None
 
     @classmethod
-    def from_paths(cls, paths: Iterable[str | Path]) -> Tagger:
-        return cls(load_rules(paths))
+    def from_paths(cls, paths: Iterable[str | Path], *, native: bool = True) -> Tagger:
+        return cls(load_rules(paths), native=native)
 
     @classmethod
-    def default(cls) -> Tagger:
+    def default(cls, *, native: bool = True) -> Tagger:
         from streams.rules import default_rules_paths
 
-        return cls.from_paths(default_rules_paths())
+        return cls.from_paths(default_rules_paths(), native=native)
 
     @property
     def tag_names(self) -> tuple[str, ...]:
@@ -150,9 +178,18 @@ class Tagger:
         (what matched, and why it was not enough), which costs time on the hot path.
         """
         lang = lang or _detect(title, text)
+        if self._native is not None:
+            handled, decided = self._native.tag(title, text, lang, explain)
+            if handled:  # folded character by character, in Rust
+                decisions = self._native_decisions(decided, None, explain)
+                return _result(lang, decisions)
         fields = {TITLE: normalize(title), TEXT: normalize(text)}
         found = {field: self._matcher.find(normalized) for field, normalized in fields.items()}
-        if not explain and not self._could_score(found):
+        if self._native is not None:
+            title_fold, text_fold = fields[TITLE].text, fields[TEXT].text
+            decided = self._native.decide(title_fold, text_fold, found[TITLE], found[TEXT], lang, explain)
+            decisions = self._native_decisions(decided, fields, explain)
+        elif not explain and not self._could_score(found):
             # Most news: none of the tags has the words any of its scoring rules needs. Skip the rest.
             decisions = tuple(
                 TagDecision(tag=tag.spec.tag, applied=False, score=0.0, threshold=tag.spec.threshold)
@@ -161,13 +198,7 @@ class Tagger:
         else:
             document = self._document(fields, found, lang)
             decisions = tuple(_decide(tag, document, explain) for tag in self._tags)
-        return TaggingResult(
-            lang=lang,
-            tags=tuple(decision.tag for decision in decisions if decision.applied),
-            scores={decision.tag: decision.score for decision in decisions},
-            evidence={decision.tag: decision.evidence for decision in decisions if decision.applied},
-            decisions=decisions,
-        )
+        return _result(lang, decisions)
 
     def rule_matches(self, tag: str, rule_id: str, title: str, text: str, lang: str | None = None) -> bool:
         """Whether one rule (or veto) holds somewhere in an article: used to check the rules' own examples."""
@@ -176,6 +207,56 @@ class Tagger:
         fields = {TITLE: normalize(title), TEXT: normalize(text)}
         found = {field: self._matcher.find(normalized) for field, normalized in fields.items()}
         return bool(_rule_matches(rule, self._document(fields, found, lang or _detect(title, text)), 1))
+
+    def _native_decisions(
+        self, decided: list[Any] | None, fields: dict[str, Normalized] | None, explain: bool
+    ) -> tuple[TagDecision, ...]:
+        """The compiled engine's decisions (see native/src/tagger.rs) rounded and named, as `_decide` makes
+        them. The evidence is mapped back to the original offsets with `fields` and sorted here, or, when
+        `fields` is None (the engine folded the text itself), it comes mapped and sorted."""
+        if decided is None:  # no tag could score: the common case for most news
+            return tuple(_nothing(tag) for tag in self._tags)
+        decisions = []
+        for tag, outcome in zip(self._tags, decided, strict=True):
+            if outcome is None:
+                decisions.append(_nothing(tag))
+                continue
+            raw_score, fired, vetoes, requirement_met, raw_evidence = outcome
+            spec = tag.spec
+            score = round(raw_score, 4)
+            vetoed_by = tuple(tag.vetoes[veto].rule.id for veto in vetoes)
+            applied = score >= spec.threshold and requirement_met and not vetoed_by
+            evidence: tuple[TagHit, ...] = ()
+            if applied or explain:
+                terms = self._entry_text
+                if fields is None:
+                    evidence = tuple(
+                        TagHit(terms[entry], TEXT if field_code else TITLE, start, end, round(weight, 4))
+                        for entry, field_code, start, end, weight in raw_evidence
+                    )
+                else:
+                    hits = []
+                    for entry, field_code, start, end, weight in raw_evidence:
+                        field = TEXT if field_code else TITLE
+                        original_start, original_end = fields[field].original_span(start, end)
+                        hits.append(TagHit(terms[entry], field, original_start, original_end, round(weight, 4)))
+                    hits.sort(key=_evidence_order)
+                    evidence = tuple(hits)
+            decisions.append(
+                TagDecision(
+                    tag=spec.tag,
+                    applied=applied,
+                    score=score,
+                    threshold=spec.threshold,
+                    rules=tuple(
+                        RuleScore(tag.rules[rule].rule.id, round(total, 4), count) for rule, total, count in fired
+                    ),
+                    vetoed_by=vetoed_by,
+                    requirement_met=requirement_met,
+                    evidence=evidence,
+                )
+            )
+        return tuple(decisions)
 
     def _could_score(self, found: dict[str, list[RawHit]]) -> bool:
         """Whether some positive rule of some tag could hold, judging by which concepts occur at all."""
@@ -236,6 +317,100 @@ class Tagger:
 
 _by_start = itemgetter(1)
 _new_hit = tuple.__new__
+
+
+def _result(lang: str, decisions: tuple[TagDecision, ...]) -> TaggingResult:
+    return TaggingResult(
+        lang=lang,
+        tags=tuple(decision.tag for decision in decisions if decision.applied),
+        scores={decision.tag: decision.score for decision in decisions},
+        evidence={decision.tag: decision.evidence for decision in decisions if decision.applied},
+        decisions=decisions,
+    )
+
+
+def _nothing(tag: _CompiledTag) -> TagDecision:
+    """The decision for a tag none of whose rules matched."""
+    return TagDecision(tag=tag.spec.tag, applied=False, score=0.0, threshold=tag.spec.threshold)
+
+
+def _evidence_order(hit: TagHit) -> tuple[bool, int, int, str]:
+    return (hit.field != TITLE, hit.start, hit.end, hit.term)
+
+
+_SCOPE_CODES = {"sentence": 0, "title": 1, "document": 2}  # as native/src/tagger.rs
+
+
+def _native_engine(
+    matcher: Matcher, tags: Sequence[_CompiledTag], entry_terms: Sequence[tuple[str | int | float | bool, ...]]
+) -> Any:
+    """The compiled ``TagEngine`` for these rules, or None without the extension (or past its limits)."""
+    compiled = native_module.module()
+    if compiled is None or not hasattr(compiled, "TagEngine") or matcher.compiled is None:
+        return None
+    concepts = {concept for concept, *_ in entry_terms}
+    if max(concepts, default=0) >= 128:  # the engine's concept masks are 128 bits
+        return None
+    terms: dict[object, int] = {}
+    langs: dict[object, int] = {}
+    entries = [
+        (concept, terms.setdefault(term, len(terms)), langs.setdefault(lang, len(langs)), weight, article_language_only)
+        for concept, term, lang, weight, article_language_only in entry_terms
+    ]
+    nodes: list[tuple[object, ...]] = []
+    node_ids: dict[Condition, int] = {}
+
+    def node(condition: Condition) -> int:
+        found = node_ids.get(condition)
+        if found is not None:
+            return found
+        if isinstance(condition, Ref):
+            spec: tuple[object, ...] = (0, condition.concept, [], 0, [], 0.0)
+        elif isinstance(condition, Weighted):
+            spec = (5, 0, [], 0, list(condition.concepts), condition.threshold)
+        else:
+            parts = [node(part) for part in condition.parts]
+            if isinstance(condition, Near):
+                within = -1 if condition.within == "sentence" else condition.within
+                spec = (4, 0, parts, within, [], 0.0)
+            else:
+                kind = 1 if isinstance(condition, AllOf) else 2 if isinstance(condition, AnyOf) else 3
+                assert isinstance(condition, AllOf | AnyOf | NoneOf)
+                spec = (kind, 0, parts, 0, [], 0.0)
+        node_ids[condition] = len(nodes)
+        nodes.append(spec)
+        return node_ids[condition]
+
+    def rule_spec(rule: _CompiledRule) -> tuple[object, ...]:
+        return (
+            _SCOPE_CODES[rule.rule.scope],
+            rule.rule.weight,
+            rule.rule.max_count,
+            node(rule.rule.when),
+            list(rule.necessary),
+        )
+
+    tag_specs = [
+        (
+            tag.spec.threshold,
+            tag.spec.title_factor,
+            [rule_spec(rule) for rule in tag.rules],
+            [rule_spec(veto) for veto in tag.vetoes],
+            None if tag.spec.require is None else node(tag.spec.require),
+        )
+        for tag in tags
+    ]
+    return compiled.TagEngine(
+        matcher.compiled,
+        separable_folds(),
+        entries,
+        list(terms),
+        list(langs),
+        nodes,
+        tag_specs,
+        native_module.space_ranges(),
+        sorted(ABBREVIATIONS),
+    )
 
 
 def _detect(title: str, text: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 import ahocorasick
 
-from streams import native
+from streams import native as native_module
 from streams.tagging.normalize import Normalized, words_only
 from streams.tagging.terms import Edge, Piece, Term
 
@@ -104,7 +104,8 @@ def _key(piece: Piece) -> str:
 class Matcher:
     """One automaton over the first piece of every term; `find` returns the verified occurrences."""
 
-    def __init__(self, entries: Sequence[TermEntry]) -> None:
+    def __init__(self, entries: Sequence[TermEntry], *, native: bool = True) -> None:
+        """`native=False`: search with the Python code even when the compiled matcher is installed."""
         self.entries = tuple(entries)
         by_key: dict[str, dict[tuple[object, ...], list[int]]] = {}
         for index, entry in enumerate(self.entries):
@@ -129,13 +130,18 @@ class Matcher:
         self._native: Any = None  # the compiled twin of python_hits (see streams.native)
         if by_key:
             self._automaton.make_automaton()
-            compiled = native.module()
+            compiled = native_module.module() if native else None
             if compiled is not None:
                 self._native = compiled.TermMatcher(
                     [(key, [_check_spec(check) for check in checks]) for key, (_, checks) in self._automaton.items()],
-                    native.word_char_ranges(),
-                    native.digit_ranges(),
+                    native_module.word_char_ranges(),
+                    native_module.digit_ranges(),
                 )
+
+    @property
+    def compiled(self) -> Any:
+        """The compiled ``TermMatcher`` this matcher searches with, or None (the Python code then)."""
+        return self._native
 
     def find(self, normalized: Normalized) -> list[RawHit]:
         """Verified occurrences of every term in a folded text (offsets into `normalized.text`)."""

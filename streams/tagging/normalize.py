@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+
+from streams import native
 
 # Letters that NFD does not decompose but that readers treat as the base letter plus a mark.
 _LETTER_FOLDS = {"ł": "l", "đ": "d", "ø": "o", "ı": "i", "ħ": "h", "ŧ": "t", "ŀ": "l", "œ": "oe", "æ": "ae"}
@@ -73,6 +76,56 @@ def _irregular_chars_re() -> re.Pattern[str]:
             start = code
         prev = code
     return re.compile("[" + "".join(ranges) + "]")
+
+
+@cache
+def separable_folds() -> list[str]:
+    """For each BMP code point: its fold, when a text made only of such characters folds character by
+    character ("" for the others). For the compiled fold (native/src/tagger.rs).
+
+    A character qualifies when it folds to at least one character and cannot interact with its
+    neighbours in the fold: the first character of each of its normalised forms (NFKD, and NFD after
+    NFKC and casefold), and of its fold, is a starter (combining class 0) that no canonical composition
+    takes as its second character. Then no composition or reordering crosses a character boundary, so
+    the whole-string fold is the concatenation of the characters' folds: exactly what `normalize`
+    returns, with the offset table `_normalize_by_segments` builds when some fold is longer ("ß" -> "ss").
+    Computed from this Python's own Unicode data (~0.1-0.2 s, once), with whole-string C operations over
+    every character at once, "\\0"-separated: a separator that nothing composes with.
+    """
+    separator = "\0"
+
+    def each(fold_all: Callable[[str], str], chars: str | list[str]) -> list[str]:
+        return fold_all(separator.join(chars)).split(separator)
+
+    # Every code point that might carry a decomposition; the separator and the surrogates as spaces.
+    every = native.every_character()
+    chars = f" {every[1:0xD800]}{' ' * 0x800}{every[0xE000:0x20000]}"
+    # The characters a composition can take second: the later ones of every composite's decomposition,
+    # and the Hangul vowel and trailing consonant jamo (composed by algorithm, not by table).
+    seconds = {chr(code) for code in (*range(0x1161, 0x1176), *range(0x11A8, 0x11C3))}
+    for char, parts in zip(chars, each(lambda text: unicodedata.normalize("NFD", text), chars), strict=True):
+        if len(parts) >= 2 and unicodedata.normalize("NFC", parts) == char:
+            seconds.update(parts[1:])
+    not_alone = seconds.union(filter(unicodedata.combining, chars))  # what a form may not start with
+    bmp = chars[:0x10000]
+    folds = each(_fold_string, bmp)
+    compatibility = each(lambda text: unicodedata.normalize("NFKD", text), bmp)
+    second_stage = each(lambda text: unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold()), bmp)
+    table = []
+    for code, fold, first, second in zip(range(0x10000), folds, compatibility, second_stage, strict=True):
+        alone = (
+            fold
+            and first
+            and second
+            and fold[0] not in not_alone
+            and first[0] not in not_alone
+            and second[0] not in not_alone
+            and max(fold[0], first[0], second[0]) < "\U00020000"  # else not_alone does not cover them
+            and code != 0
+            and not 0xD800 <= code < 0xE000
+        )
+        table.append(fold if alone else "")
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +214,7 @@ def _normalize_by_segments(text: str) -> Normalized:
 _SENTENCE_END_RE = re.compile(r"[.!?\n][.!?\"'»”“)\]\n]*\s*")
 
 # Folded abbreviations (several languages) after which a full stop rarely ends the sentence.
-_ABBREVIATIONS = frozenset(
+ABBREVIATIONS = frozenset(
     "mrs gen col sgt capt gov sen rep adm maj cmdr lt jr sr vs approx est dept "
     "tys mln mld mlrd tzw np ok ul plk godz "
     "тыс млн млрд ген см тт ок тис "
@@ -194,4 +247,4 @@ def sentence_starts(folded: str) -> list[int]:
 
 def _is_abbreviation(word: str) -> bool:
     word = word.lstrip("(\"'«“").rsplit(".", 1)[-1]  # "u.s" -> "s"
-    return 0 < len(word) <= 2 or word in _ABBREVIATIONS
+    return 0 < len(word) <= 2 or word in ABBREVIATIONS

@@ -8,7 +8,6 @@ split stories between them. Skipped when the package is not installed, except in
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +16,9 @@ import pytest
 
 from streams import neardup
 from streams.neardup import NUM_BINS, Signature, normalise_for_sketch, python_signature
+from tests.native_support import native_module_or_skip
 
-try:
-    import newswatch_native
-except ImportError:  # pragma: no cover - depends on the installation
-    if os.environ.get("NEWSWATCH_REQUIRE_NATIVE") == "1":
-        raise
-    pytest.skip("newswatch-native is not installed (make setup builds it with cargo)", allow_module_level=True)
+newswatch_native = native_module_or_skip()
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "tagging"
 WORDS = (

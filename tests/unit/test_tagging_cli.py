@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from streams.tag_command import register
+from streams.tag_command import _arrived_batches, register, tag_line
+from streams.tagging import Tagger
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +226,46 @@ def test_explain_gives_evidence_and_vetoes_for_every_tag(app: typer.Typer, grain
         app, grain_rules, {"id": "z", "lang": "en", "title": "Quiet day", "text": "Nothing."}, "--explain"
     )
     assert nothing["evidence"] == {"grain": []} and nothing["scores"] == {"grain": 0.0}
+
+
+def test_the_command_reads_a_file_in_batches_with_the_same_output_and_line_numbers(
+    app: typer.Typer, tmp_path: Path
+) -> None:
+    # More lines than a batch, several without "lang" (detected a batch at a time), a blank line and a
+    # bad one in the middle, and no newline at the end.
+    articles = [{**article, "id": f"{index}-{article['id']}"} for index in range(60) for article in ARTICLES]
+    lines = [json.dumps(article, ensure_ascii=False) for article in articles]
+    lines[70:70] = ["", "{bad"]
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    result = RUNNER.invoke(app, ["tag", str(path)])
+    assert result.exit_code == 0, result.output
+    out = lines_of(result.stdout)
+    tagger = Tagger.default()
+    expected = [tag_line(tagger, line, number) for number, line in enumerate(lines, 1) if line.strip()]
+    assert out == expected
+    assert out[70] == {
+        "line": 72,
+        "error": "not valid JSON: Expecting property name enclosed in double quotes (column 2)",
+    }
+    assert {line["lang"] for line in out if "lang" in line} == {"en", "ru"}
+
+
+def test_a_batch_does_not_wait_for_more_input_than_has_arrived() -> None:
+    reading, writing = os.pipe()
+    try:
+        with os.fdopen(reading, "rb") as stream:
+            batches = _arrived_batches(stream)
+            os.write(writing, b'{"id": 1}\n{"id": 2}\n{"id"')
+            found: list[list[tuple[int, bytes]]] = []
+            reader = threading.Thread(target=lambda: found.append(next(batches)), daemon=True)
+            reader.start()
+            reader.join(timeout=10)
+            assert found == [[(1, b'{"id": 1}\n'), (2, b'{"id": 2}\n')]]  # the pipe is still open
+            os.write(writing, b": 3}")
+            os.close(writing)
+            writing = -1
+            assert list(batches) == [[(3, b'{"id": 3}')]]
+    finally:
+        if writing >= 0:
+            os.close(writing)

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from streams.language import UNDETERMINED, detect_language, model_path, pick_language
+from streams.language import (
+    _URL_RE,
+    MAX_CHARS,
+    TOP_K,
+    UNDETERMINED,
+    _model,
+    detect_language,
+    detect_languages,
+    model_path,
+    pick_language,
+)
 
 
 @pytest.mark.parametrize(
@@ -56,3 +69,25 @@ def test_the_primary_prior_decides_close_calls_only() -> None:
 def test_a_language_outside_the_list_is_still_named() -> None:
     assert pick_language(("__label__hi", "__label__mr"), (0.9, 0.05)) == "hi"
     assert pick_language((), ()) == UNDETERMINED
+
+
+def test_detecting_a_batch_gives_each_text_its_own_answer() -> None:
+    texts = ["Lavrov and Blinken met in Geneva", "", "Рябков: переговоры в Женеве", "!!!", "Szczyt NATO w Wilnie"]
+    assert detect_languages(texts) == [detect_language(text) for text in texts] == ["en", "und", "ru", "und", "pl"]
+
+
+def test_a_sure_best_label_gives_what_the_full_ranking_gives() -> None:
+    # detect_language asks the model for its best label only when that one is sure (see language._SURE);
+    # the answer must be pick_language's over the TOP_K labels, on clear and on borderline texts alike.
+    corpus = Path(__file__).resolve().parents[1] / "corpus" / "tagging"
+    texts = []
+    for path in sorted(corpus.rglob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            texts.append(f"{item['title']}\n{item.get('text') or item.get('summary', '')}")
+    texts += [text[:length] for text in texts[::7] for length in (12, 25, 40)]  # short: less sure
+    texts += ["Lavrov Blinken Geneva", "NATO OTAN НАТО", "Putin Macron", "Ok", "Berlin Paris Warszawa Kyiv"]
+    for text in texts:
+        sample = " ".join(_URL_RE.sub(" ", text[: MAX_CHARS + 200])[:MAX_CHARS].split())
+        labels, probabilities = _model().predict(sample, k=TOP_K)
+        assert detect_language(text) == pick_language(tuple(labels), probabilities), text
