@@ -59,7 +59,12 @@ def test_articles_reach_raw_exactly_once_across_restarts(prefix: str, tmp_path: 
 
         first = Replica("first", env, tmp_path, feeds_file)
         try:
-            wait_until(lambda: len(raw_articles(settings)) >= 15, 60, "the first 15 articles")
+            # 100 s: past the 90 s after which a replica whose group join stalled starts over (collectors/
+            # membership.py); this test is about copies, not start-up time. A replica that died says why.
+            try:
+                wait_until(lambda: first.alive() and len(raw_articles(settings)) >= 15, 100, "the first 15 articles")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{first.tail()}") from None
             started = time.monotonic()
             wait_until(lambda: polled(started, 2), 20, "two more polls of every feed")
         finally:

@@ -199,6 +199,12 @@ class Replica:
         self.process = subprocess.Popen(command, env=env, cwd=REPO, stdout=self._log_file, stderr=subprocess.STDOUT)
         _STARTED.append(self)
 
+    def alive(self) -> bool:
+        """True while the process runs; fails the test with its log's tail once it has exited."""
+        code = self.process.poll()
+        assert code is None, f"replica {self.name} exited with code {code}:\n{self.tail()}"
+        return True
+
     def health(self) -> dict[str, Any] | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
