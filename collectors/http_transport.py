@@ -24,7 +24,6 @@ import errno
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import aiohttp
 import httpx
@@ -106,7 +105,7 @@ def collector_transport(
     The session is created on first use, inside the running event loop, as aiohttp requires."""
 
     def session() -> aiohttp.ClientSession:
-        resolver: Any = aiohttp.ThreadedResolver() if allow_private_addresses else GuardedResolver()
+        resolver: AbstractResolver = aiohttp.ThreadedResolver() if allow_private_addresses else GuardedResolver()
         connector = aiohttp.TCPConnector(limit=connections, keepalive_timeout=keepalive_seconds, resolver=resolver)
         # trust_env=False: with it, aiohttp reads ~/.netrc and the proxy variables on every request
         # (a tenth of a poll's CPU); settings are read once at start, and no proxy is configured.

@@ -79,9 +79,15 @@ def tag_lines(tagger: Tagger, lines: Iterable[bytes], *, explain: bool = False) 
     Blank lines are skipped but still counted, so error objects carry the input's line numbers. Lines are
     taken `BATCH_LINES` at a time (see `tag_batch`).
     """
+    for batch in _numbered_batches(lines):
+        yield from tag_batch(tagger, batch, explain=explain)
+
+
+def _numbered_batches(lines: Iterable[bytes]) -> Iterator[list[tuple[int, bytes]]]:
+    """(line number, line) pairs, `BATCH_LINES` at a time."""
     numbered = iter(enumerate(lines, 1))
     while batch := list(islice(numbered, BATCH_LINES)):
-        yield from tag_batch(tagger, batch, explain=explain)
+        yield batch
 
 
 # json.dumps(output, ensure_ascii=False), without the check for circular references (a tenth of the
@@ -240,9 +246,7 @@ def _arrived_batches(stream: Iterable[bytes]) -> Iterator[list[tuple[int, bytes]
     try:
         descriptor = stream.fileno()  # type: ignore[attr-defined]
     except (AttributeError, OSError, ValueError):  # not a real file (a test's in-memory stream)
-        numbered = iter(enumerate(stream, 1))
-        while batch := list(islice(numbered, BATCH_LINES)):
-            yield batch
+        yield from _numbered_batches(stream)
         return
     number, pending = 0, b""
     while chunk := os.read(descriptor, 1 << 16):

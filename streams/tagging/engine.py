@@ -228,20 +228,15 @@ class Tagger:
             applied = score >= spec.threshold and requirement_met and not vetoed_by
             evidence: tuple[TagHit, ...] = ()
             if applied or explain:
-                terms = self._entry_text
-                if fields is None:
-                    evidence = tuple(
-                        TagHit(terms[entry], TEXT if field_code else TITLE, start, end, round(weight, 4))
-                        for entry, field_code, start, end, weight in raw_evidence
-                    )
-                else:
-                    hits = []
-                    for entry, field_code, start, end, weight in raw_evidence:
-                        field = TEXT if field_code else TITLE
-                        original_start, original_end = fields[field].original_span(start, end)
-                        hits.append(TagHit(terms[entry], field, original_start, original_end, round(weight, 4)))
+                hits = []
+                for entry, field_code, start, end, weight in raw_evidence:
+                    field = TEXT if field_code else TITLE
+                    if fields is not None:
+                        start, end = fields[field].original_span(start, end)
+                    hits.append(TagHit(self._entry_text[entry], field, start, end, round(weight, 4)))
+                if fields is not None:  # offsets changed: the order is by original position
                     hits.sort(key=_evidence_order)
-                    evidence = tuple(hits)
+                evidence = tuple(hits)
             decisions.append(
                 TagDecision(
                     tag=spec.tag,
