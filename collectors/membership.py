@@ -12,6 +12,17 @@ the feed registry; the rebalance callbacks are the ownership changes:
   what it had (bounded: the callback blocks the consumer's IO thread, heartbeats included).
 
 Everything reaches the service through ``MembershipListener``; the listener must not raise.
+
+Two kafka-python 3 behaviours shape this module (``RebalanceWatch`` guards against both):
+
+- a member that joins before its metadata lists the subscribed topic assigns partitions from an empty
+  snapshot, then rebalances again at the next metadata refresh: so the topic's partitions are fetched
+  *after* subscribing and before the first poll;
+- a rejoin started by a metadata change counts as done once the leader has computed the assignment;
+  if ``poll()``'s timeout ends before the join's result is applied (a revocation that waits for
+  in-flight polls takes longer than the 200 ms poll), no later poll applies it. The coordinator then
+  has the member stable in the group while the consumer never calls ``on_partitions_assigned``: it is
+  noticed by asking the coordinator, and the consumer replaced.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka import errors as kafka_errors
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 
@@ -36,6 +47,10 @@ MAX_POLL_INTERVAL_MS = 60_000
 # session's slack, this member is stuck, not slow (kafka-python was seen never rejoining after the
 # broker restarted mid-rebalance: the replica polled nothing for minutes). It then starts over.
 REBALANCE_DEADLINE_S = MAX_POLL_INTERVAL_MS / 1000 + 30.0
+# Waiting longer than this for an assignment, the member asks the coordinator whether the rebalance is
+# over (then every half of it): a healthy join applies its assignment within a second of the group
+# becoming stable, so this is only ever reached by a join whose result the client dropped.
+ORPHANED_JOIN_CHECK_S = 10.0
 _FATAL = (kafka_errors.AuthorizationError, kafka_errors.KafkaConfigurationError)
 
 
@@ -51,15 +66,26 @@ class RebalanceStuck(Exception):
     """No partition assignment long after a rebalance began: the consumer is replaced."""
 
 
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    """What the group coordinator says of the group (DescribeGroups)."""
+
+    state: str  # "Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead"
+    member_ids: frozenset[str]
+
+
 @dataclass(slots=True)
 class RebalanceWatch:
     """Since when this member has been without an assignment (joining, or between revoke and assign)."""
 
     deadline: float = REBALANCE_DEADLINE_S
+    orphan_check: float = ORPHANED_JOIN_CHECK_S
     since: float | None = None
+    next_group_check: float = 0.0
 
     def joining(self, now: float) -> None:
         self.since = now
+        self.next_group_check = 0.0
 
     def revoked(self, now: float) -> None:
         if self.since is None:
@@ -74,6 +100,23 @@ class RebalanceWatch:
             raise RebalanceStuck(
                 f"no partition assignment {now - self.since:.0f} s after the group rebalance began "
                 f"(the limit is {self.deadline:.0f} s); rejoining with a new consumer"
+            )
+
+    def wants_group_view(self, now: float) -> bool:
+        """True when the coordinator should be asked whether the rebalance is over (see ``check_group``)."""
+        if self.since is None or now - self.since < self.orphan_check or now < self.next_group_check:
+            return False
+        self.next_group_check = now + self.orphan_check / 2
+        return True
+
+    def check_group(self, now: float, view: GroupView, member_id: str) -> None:
+        """Raise ``RebalanceStuck`` when the coordinator has finished the rebalance with this member in the
+        group while this member still waits for its assignment: the join's result was dropped."""
+        if self.since is not None and view.state == "Stable" and member_id and member_id in view.member_ids:
+            raise RebalanceStuck(
+                f"the group is stable at its coordinator with this member in it, but no partition assignment "
+                f"reached this member {now - self.since:.0f} s after the rebalance began (the client dropped "
+                "the join's result); rejoining with a new consumer"
             )
 
 
@@ -97,6 +140,7 @@ class GroupMembership(ConsumerRebalanceListener):
         client_id: str,
         log: Any,
         consumer_factory: Callable[..., Any] = KafkaConsumer,
+        admin_factory: Callable[..., Any] = KafkaAdminClient,
     ) -> None:
         self._settings = settings
         self._topic = topics.feeds
@@ -104,7 +148,9 @@ class GroupMembership(ConsumerRebalanceListener):
         self._client_id = client_id
         self._log = log
         self._factory = consumer_factory
+        self._admin_factory = admin_factory
         self._consumer: Any = None
+        self._admin: Any = None  # created the first time the coordinator is asked (see RebalanceWatch)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="collector-membership", daemon=True)
         self.last_poll_at: float | None = None  # time.monotonic() of the last completed poll
@@ -158,18 +204,49 @@ class GroupMembership(ConsumerRebalanceListener):
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
             allow_auto_create_topics=False,
         )
-        # Know the topic's partitions before joining: a group leader without them assigns nothing, and
-        # kafka-python was seen never correcting that empty assignment (and spinning) under heavy load.
+        # Know the topic's partitions before joining (the first poll joins): a group leader without them
+        # assigns nothing, and kafka-python was seen never correcting that empty assignment (and spinning)
+        # under heavy load. Fetched after subscribing, so that the metadata the group leader assigns from
+        # includes the topic: fetched before, the first assignment is followed by a needless second
+        # rebalance at the next metadata refresh (see the module's docstring).
+        consumer.subscribe([self._topic], listener=self)
         if not consumer.partitions_for_topic(self._topic):
             consumer.close()
             raise kafka_errors.UnknownTopicOrPartitionError(
                 f"no partitions known for {self._topic}; it is created by `newswatch feeds sync` or `collect`"
             )
-        consumer.subscribe([self._topic], listener=self)
         self.rebalance.joining(time.monotonic())
         return consumer
 
+    def _group_view(self) -> GroupView | None:
+        """The coordinator's view of the group, or None when it cannot be had now (asked again later)."""
+        group = group_id(self._settings)
+        try:
+            if self._admin is None:
+                self._admin = self._admin_factory(
+                    **kafka_python_config(self._settings), client_id=f"{self._client_id}-admin"
+                )
+            described = self._admin.describe_groups([group])[group]
+        except Exception as exc:  # the broker moving or down: the plain deadline still applies
+            self._log.debug("could not describe the consumer group", error=f"{type(exc).__name__}: {exc}")
+            return None
+        members = frozenset(str(member.get("member_id", "")) for member in described.get("members") or ())
+        return GroupView(str(described.get("group_state", "")), members)
+
+    def _check_rebalance(self, now: float) -> None:
+        self.rebalance.check(now)
+        if self.rebalance.wants_group_view(now):
+            view = self._group_view()
+            if view is not None:
+                self.rebalance.check_group(now, view, self._consumer.group_metadata().member_id)
+
     def _run(self) -> None:
+        try:
+            self._run_consumers()
+        finally:
+            self._close_admin()
+
+    def _run_consumers(self) -> None:
         backoff = 1.0
         while not self._stop.is_set():
             try:
@@ -177,7 +254,7 @@ class GroupMembership(ConsumerRebalanceListener):
                 while not self._stop.is_set():
                     batch = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=5000)
                     self.last_poll_at = time.monotonic()
-                    self.rebalance.check(self.last_poll_at)
+                    self._check_rebalance(self.last_poll_at)
                     self.last_error = None
                     backoff = 1.0
                     records = [
@@ -206,6 +283,14 @@ class GroupMembership(ConsumerRebalanceListener):
                 backoff = min(backoff * 2, 30.0)
             finally:
                 self._close_consumer()
+
+    def _close_admin(self) -> None:
+        if self._admin is not None:
+            try:
+                self._admin.close()
+            except Exception as exc:
+                self._log.warning("closing the group admin client failed", error=f"{type(exc).__name__}: {exc}")
+            self._admin = None
 
     def _close_consumer(self) -> None:
         consumer = self._consumer

@@ -251,11 +251,14 @@ def build_indexer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
     )
-    # Subscribe only once the topic's partitions are in the metadata: kafka-python can otherwise join
-    # the group with an empty assignment for a just-created topic and keep it until the next rebalance.
+    # Join (at the first poll) only once the topic's partitions are in the metadata: kafka-python can
+    # otherwise join the group with an empty assignment for a just-created topic and keep it until the
+    # next rebalance. Subscribed first, so that the metadata the group leader assigns from includes the
+    # topic: subscribed after, kafka-python 3 rebalanced a second time at its next metadata refresh,
+    # and a rebalance started that way can leave a member without its assignment (collectors/membership.py).
+    consumer.subscribe([source_topic])
     deadline = time.monotonic() + 30
     while not consumer.partitions_for_topic(source_topic) and time.monotonic() < deadline:
         time.sleep(0.2)
-    consumer.subscribe([source_topic])
     producer = KafkaProducer(**kafka_config, acks="all", enable_idempotence=True, linger_ms=5)
     return Indexer(consumer=consumer, producer=producer, es=elasticsearch_client(settings), log=log, config=config)

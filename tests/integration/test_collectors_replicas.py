@@ -54,14 +54,14 @@ def test_two_replicas_split_feeds_and_take_over_after_a_kill(prefix: str, tmp_pa
         first = Replica("one", env, tmp_path, feeds_file)
         second: Replica | None = None
         try:
-            wait_until(lambda: (_owned(first) or (0,))[0] == FEEDS, 60, f"one owning all feeds\n{first.tail()}")
+            wait_until(lambda: (_owned(first) or (0,))[0] == FEEDS, 60, lambda: f"one owning all feeds\n{first.tail()}")
             second = Replica("two", env, tmp_path)
 
             def split() -> bool:
                 a, b = _owned(first), _owned(second)  # type: ignore[arg-type]
                 return bool(a and b and a[0] > 0 and b[0] > 0 and a[0] + b[0] == FEEDS)
 
-            wait_until(split, 60, f"the feeds split between two replicas\n{second.tail()}")
+            wait_until(split, 60, lambda: f"the feeds split between two replicas\n{second.tail()}")
             a, b = _owned(first), _owned(second)
             assert a and b and not set(a[1]) & set(b[1]), (a, b)  # disjoint partitions, hence disjoint feeds
             split_at = time.monotonic()
@@ -82,7 +82,7 @@ def test_two_replicas_split_feeds_and_take_over_after_a_kill(prefix: str, tmp_pa
 
             first.kill()
             killed_at = time.monotonic()
-            wait_until(lambda: (_owned(second) or (0,))[0] == FEEDS, 45, f"the takeover\n{second.tail()}")
+            wait_until(lambda: (_owned(second) or (0,))[0] == FEEDS, 45, lambda: f"the takeover\n{second.tail()}")
             owned_after = time.monotonic() - killed_at
 
             def all_polled_by_two() -> bool:

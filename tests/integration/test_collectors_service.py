@@ -73,14 +73,14 @@ def test_articles_reach_raw_exactly_once_across_restarts(prefix: str, tmp_path: 
         second = Replica("second", env, tmp_path)  # no --feeds: the registry comes from Kafka
         try:
             started = time.monotonic()
-            wait_until(lambda: polled(started, 3), 40, f"three polls by the restarted replica\n{second.tail()}")
+            wait_until(lambda: polled(started, 3), 40, lambda: f"three polls by the restarted replica\n{second.tail()}")
         finally:
             second.kill()  # no clean exit: its group membership and any open transaction just expire
 
         third = Replica("third", env, tmp_path)
         started = time.monotonic()
         try:
-            wait_until(lambda: polled(started, 3), 60, f"three polls after a SIGKILL\n{third.tail()}")
+            wait_until(lambda: polled(started, 3), 60, lambda: f"three polls after a SIGKILL\n{third.tail()}")
         finally:
             assert third.stop() == 0, third.tail()
 
@@ -99,7 +99,9 @@ def test_updated_entry_yields_a_new_version(prefix: str, tmp_path: Path) -> None
             "updater", collector_env(prefix), tmp_path, write_feeds_file(tmp_path / "f.yaml", server, ["/news.xml"])
         )
         try:
-            wait_until(lambda: len(raw_articles(settings)) >= 2, 60, f"the first two articles\n{replica.tail()}")
+            wait_until(
+                lambda: len(raw_articles(settings)) >= 2, 60, lambda: f"the first two articles\n{replica.tail()}"
+            )
             feed.items = [Item("v-1", "Talks begin in Geneva", text="An updated text."), Item("v-2", "Troops gather")]
             wait_until(lambda: any(a.version == 2 for a in raw_articles(settings)), 20, "version 2")
             # Back to the first wording: a content hash already emitted is not a new version.
@@ -126,7 +128,7 @@ def test_conditional_get_is_honoured_and_304_produces_nothing(prefix: str, tmp_p
             "conditional", collector_env(prefix), tmp_path, write_feeds_file(tmp_path / "f.yaml", server, ["/cond.xml"])
         )
         try:
-            wait_until(lambda: len(server.requests_for("/cond.xml")) >= 5, 60, f"five polls\n{replica.tail()}")
+            wait_until(lambda: len(server.requests_for("/cond.xml")) >= 5, 60, lambda: f"five polls\n{replica.tail()}")
             time.sleep(1.5)  # let the last poll's transaction commit
             not_modified = replica.metric("newswatch_collector_not_modified_total")
             polls_304 = replica.metric('newswatch_collector_polls_total{result="not_modified"}')
@@ -164,7 +166,9 @@ def test_broken_feeds_never_stop_the_others(
         feeds_file = write_feeds_file(tmp_path / "f.yaml", server, [*good, *broken])
         replica = Replica("sturdy", collector_env(prefix), tmp_path, feeds_file)
         try:
-            wait_until(lambda: len(raw_articles(prefixed_settings(prefix))) >= 8, 60, f"articles\n{replica.tail()}")
+            wait_until(
+                lambda: len(raw_articles(prefixed_settings(prefix))) >= 8, 60, lambda: f"articles\n{replica.tail()}"
+            )
             wait_until(lambda: replica.metric('newswatch_collector_errors_total{kind="timeout",') >= 1, 60, "timeout")
             # While the hanging feed's first request was pending (10 s read timeout), the good feeds went on.
             hang = server.requests_for("/hang.xml")[0].at

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.membership import REBALANCE_DEADLINE_S, RebalanceStuck, RebalanceWatch
+from collectors.membership import REBALANCE_DEADLINE_S, GroupView, RebalanceStuck, RebalanceWatch
 
 
 def test_the_deadline_outlives_the_groups_own_rebalance_timeout() -> None:
@@ -44,3 +44,50 @@ def test_a_new_consumer_starts_a_fresh_clock() -> None:
     watch.revoked(now=0.0)
     watch.joining(now=200.0)  # the stuck consumer was replaced
     watch.check(now=250.0)
+
+
+# kafka-python 3 can drop a join's result (a rejoin started by a metadata change, whose poll timed out
+# while the revocation waited for in-flight polls): the coordinator has the member stable in the group,
+# the consumer never applies the assignment. Asking the coordinator tells that from a slow rebalance.
+
+
+def test_the_coordinator_is_asked_only_after_a_long_wait_and_then_at_intervals() -> None:
+    watch = RebalanceWatch(deadline=90, orphan_check=10)
+    assert not watch.wants_group_view(now=5.0)  # nothing awaited yet
+    watch.revoked(now=100.0)
+    assert not watch.wants_group_view(now=109.0)
+    assert watch.wants_group_view(now=110.0)
+    assert not watch.wants_group_view(now=112.0)
+    assert watch.wants_group_view(now=115.0)
+    watch.assigned()
+    assert not watch.wants_group_view(now=200.0)
+
+
+def test_a_stable_group_that_counts_this_member_in_while_it_waits_means_a_dropped_join() -> None:
+    watch = RebalanceWatch(deadline=90, orphan_check=10)
+    watch.revoked(now=100.0)
+    stable = GroupView("Stable", frozenset({"member-a", "member-b"}))
+    with pytest.raises(RebalanceStuck, match=r"stable at its coordinator with this member in it.* 12 s after"):
+        watch.check_group(now=112.0, view=stable, member_id="member-a")
+
+
+@pytest.mark.parametrize(
+    ("view", "member_id"),
+    [
+        (GroupView("PreparingRebalance", frozenset({"member-a"})), "member-a"),  # still waiting for members
+        (GroupView("CompletingRebalance", frozenset({"member-a"})), "member-a"),  # assignment being synced
+        (GroupView("Stable", frozenset({"member-b"})), "member-a"),  # rebalanced without it: it rejoins itself
+        (GroupView("Stable", frozenset({""})), ""),  # not joined yet: no member id to look for
+    ],
+)
+def test_a_rebalance_still_under_way_or_one_without_this_member_is_left_to_run(view: GroupView, member_id: str) -> None:
+    watch = RebalanceWatch(deadline=90, orphan_check=10)
+    watch.revoked(now=100.0)
+    watch.check_group(now=150.0, view=view, member_id=member_id)
+
+
+def test_an_assigned_member_is_never_taken_for_stuck() -> None:
+    watch = RebalanceWatch(deadline=90, orphan_check=10)
+    watch.revoked(now=100.0)
+    watch.assigned()
+    watch.check_group(now=150.0, view=GroupView("Stable", frozenset({"member-a"})), member_id="member-a")
