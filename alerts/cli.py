@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from newswatch.terminal import console, out, print_error
 
 if TYPE_CHECKING:
     from alerts.channels import Channel
     from alerts.rule import Rule
     from newswatch.settings import Settings
 
-console = Console(stderr=True)
-out = Console()
 
 RulesOption = Annotated[
     Path | None,
@@ -42,8 +41,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    # escape(): rule errors quote queries and Elasticsearch reasons, full of [brackets] rich would eat.
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    print_error(message)
     return typer.Exit(code)
 
 

@@ -23,6 +23,12 @@ from alerts.windows import FUTURE_TOLERANCE_MS, Bucket, GroupSeries, Plan, Windo
 # groups never skips a crossing one. Composite has no min_doc_count; groups with fewer than
 # `threshold` articles in the range are dropped when the answer is parsed.
 GROUPS_PER_PAGE = 500
+# Elasticsearch refuses an aggregation answer of more than `search.max_buckets` buckets (65,536 by
+# default), counting every group's histogram buckets. A live evaluation spans one window (~30 buckets
+# a group), but a catch-up spans up to the lookback (6 h of 30 s steps: 720 a group), so a page of
+# 500 groups could pass the limit, and the rule would fail every pass while its lag grew. Pages are
+# sized so their groups' buckets stay within this budget, leaving room for the `sources` lists.
+BUCKET_BUDGET = 20_000
 TOP_ARTICLES = 5
 LISTED_SOURCES = 20
 
@@ -40,6 +46,13 @@ def _published(gte_ms: int, lt_ms: int | None = None, lte_ms: int | None = None)
     if lte_ms is not None:
         bounds["lte"] = lte_ms
     return {"range": {"published": bounds}}
+
+
+def groups_per_page(plan: Plan, limit: int = GROUPS_PER_PAGE) -> int:
+    """How many groups one page of ``plan``'s count may hold: ``limit``, fewer when each group may have
+    many buckets (a long catch-up), at least one."""
+    buckets_per_group = (plan.range_end_ms - plan.range_start_ms) // plan.step_ms + 1
+    return max(1, min(limit, BUCKET_BUDGET // buckets_per_group))
 
 
 def histogram_search(

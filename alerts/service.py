@@ -127,8 +127,13 @@ class Alerter:
         return evaluation_lag_seconds(self.now_ms(), self.watermarks.get(rule_name), self.running_since_ms)
 
     async def start(self) -> None:
-        """Load the watermarks (where each rule's evaluation stopped) so the first pass catches up."""
+        """Create the alert indices if missing, then load the watermarks (where each rule's evaluation
+        stopped) so the first pass catches up."""
         self.running_since_ms = self.now_ms()
+        # Before anything reads or writes them: left to the first alert, the index would be auto-created
+        # with guessed mappings, and alerts of other groups fired in the same pass would read it while
+        # its shard was still recovering (503) and be put off to the next pass.
+        await self.store.ensure_indices()
         self.watermarks = await self.store.load_watermarks(self.rules)
         for rule in self.rules:
             if self.watermarks.get(rule.name) is None:

@@ -35,6 +35,7 @@ from alerts.queries import (
     GROUPS_PER_PAGE,
     HistogramResult,
     WindowArticles,
+    groups_per_page,
     histogram_search,
     late_search,
     parse_histogram,
@@ -123,6 +124,9 @@ class AlertStore:
         return problems
 
     # --- evaluation ------------------------------------------------------------------------
+    def _page_size(self, plan: Plan) -> int:
+        return groups_per_page(plan, self.groups_per_page)
+
     async def evaluate(
         self, plans: Sequence[Plan], lookback_ms: int, *, all_groups: bool = False
     ) -> list[Evaluated | EvaluationFailed]:
@@ -134,7 +138,7 @@ class AlertStore:
         searches: list[dict[str, Any]] = []
         slots: list[tuple[int, str]] = []
         for position, plan in enumerate(plans):
-            searches += [{"index": self.source}, histogram_search(plan, page_size=self.groups_per_page)]
+            searches += [{"index": self.source}, histogram_search(plan, page_size=self._page_size(plan))]
             slots.append((position, "histogram"))
             late = late_search(plan, plan.now_ms - lookback_ms)
             if late is not None:
@@ -154,7 +158,7 @@ class AlertStore:
                 failed[position] = EvaluationFailed(plan.rule, _reason(answer))
                 pending.pop(position, None)
             elif kind == "histogram":
-                page = parse_histogram(plan.rule, answer, page_size=self.groups_per_page, all_groups=all_groups)
+                page = parse_histogram(plan.rule, answer, page_size=self._page_size(plan), all_groups=all_groups)
                 series[position] += page.series
                 if page.after is not None:
                     pending[position] = page.after
@@ -166,7 +170,8 @@ class AlertStore:
             positions = list(pending)
             searches = []
             for position in positions:
-                next_page = histogram_search(counted[position], after=pending[position], page_size=self.groups_per_page)
+                plan = counted[position]
+                next_page = histogram_search(plan, after=pending[position], page_size=self._page_size(plan))
                 searches += [{"index": self.source}, next_page]
             answers = (await self.call(self.es.msearch, searches=searches))["responses"]
             pending = {}
@@ -175,7 +180,7 @@ class AlertStore:
                 if "error" in answer:
                     failed[position] = EvaluationFailed(plan.rule, _reason(answer))
                     continue
-                page = parse_histogram(plan.rule, answer, page_size=self.groups_per_page, all_groups=all_groups)
+                page = parse_histogram(plan.rule, answer, page_size=self._page_size(plan), all_groups=all_groups)
                 series[position] += page.series
                 if page.after is not None:
                     pending[position] = page.after

@@ -137,6 +137,17 @@ RULE = """
 """
 
 
+async def test_an_alerter_creates_its_indices_before_its_first_pass(world: World, closing: list[Alerter]) -> None:
+    alerter = world.alerter(world.rules(RULE))
+    closing.append(alerter)
+    await alerter.start()
+    indices = [world.alerts_index, f"{world.alerts_index}-state"]
+    for index in indices:  # declared, not guessed by an auto-creating first write
+        assert world.es.indices.get_mapping(index=index)[index]["mappings"]["dynamic"] == "strict"
+    health = world.es.cluster.health(index=indices, timeout="0s")
+    assert health["active_primary_shards"] == 2, health
+
+
 async def test_crossing_notifies_once_then_cooldown_then_once_more(world: World, closing: list[Alerter]) -> None:
     alerter = world.alerter(world.rules(RULE))
     closing.append(alerter)

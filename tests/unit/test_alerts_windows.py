@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from alerts.queries import GROUPS_PER_PAGE, histogram_search, late_search, parse_histogram, parse_late
+from alerts.queries import (
+    BUCKET_BUDGET,
+    GROUPS_PER_PAGE,
+    groups_per_page,
+    histogram_search,
+    late_search,
+    parse_histogram,
+    parse_late,
+)
 from alerts.rule import Rule
 from alerts.windows import (
     FUTURE_TOLERANCE_MS,
@@ -203,3 +211,18 @@ def test_late_request_only_after_a_first_evaluation() -> None:
     assert body is not None and body["aggs"] == {"earliest": {"min": {"field": "published"}}}
     assert parse_late({"aggregations": {"earliest": {"value": None}}}) is None
     assert parse_late({"aggregations": {"earliest": {"value": 1.7e12}}}) == 1_700_000_000_000
+
+
+def test_a_long_catch_up_pages_fewer_groups_so_no_answer_passes_the_bucket_limit() -> None:
+    # 15-minute windows in 30 s steps, grouped by place, 6 hours of lookback
+    rule = Rule(name="r", query="tags:x", window_seconds=900, threshold=3, group_by="places")
+    live = plan_evaluation(rule, T, T - 1000, 6 * LOOKBACK)
+    assert groups_per_page(live) == GROUPS_PER_PAGE  # ~32 buckets a group: a full page fits
+    catch_up = plan_evaluation(rule, T, T - 6 * LOOKBACK, 6 * LOOKBACK)  # down for six hours
+    buckets_per_group = (catch_up.range_end_ms - catch_up.range_start_ms) // catch_up.step_ms + 1
+    assert buckets_per_group > 700
+    size = groups_per_page(catch_up)
+    assert 1 <= size < GROUPS_PER_PAGE and size * buckets_per_group <= BUCKET_BUDGET < (size + 1) * buckets_per_group
+    assert groups_per_page(catch_up, limit=3) == 3  # a smaller configured page stays as it is
+    # however long the range, a page holds at least one group
+    assert groups_per_page(plan_evaluation(Rule(name="r", query="x", window_seconds=10, threshold=1), T, 0, T)) == 1
