@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console(stderr=True)
-out = Console()
+from newswatch.terminal import out, print_error, print_warning
 
 feeds_app = typer.Typer(
     help="The feed registry in Kafka: sync a feeds file into it, show each feed's status.", no_args_is_help=True
@@ -30,8 +28,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _kafka_failure(exc: Exception) -> typer.Exit:
-    console.print(
-        f"[red]error:[/red] Kafka: {type(exc).__name__}: {exc}\n"
+    print_error(
+        f"Kafka: {type(exc).__name__}: {exc}\n"
         "fix: check that Kafka runs (`newswatch stack status`) or NEWSWATCH_KAFKA_BOOTSTRAP_SERVERS"
     )
     return typer.Exit(1)
@@ -57,7 +55,7 @@ def collect_command(
     try:
         code = asyncio.run(run_collector(settings, log, feeds_file=feeds))
     except FeedsFileError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         code = 130
@@ -81,12 +79,12 @@ def sync_command(
     try:
         feeds = load_feeds(file)
     except FeedsFileError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(2) from exc
     try:
         report = sync_feeds(settings, feeds)
     except TopicLayoutError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(1) from exc
     except KafkaError as exc:
         raise _kafka_failure(exc) from exc
@@ -108,12 +106,12 @@ def status_command(
     try:
         rows, problems = read_feed_status(settings)
     except TopicLayoutError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(1) from exc
     except KafkaError as exc:
         raise _kafka_failure(exc) from exc
     for problem in problems:
-        console.print(f"[yellow]warning:[/yellow] {problem}")
+        print_warning(problem)
     if as_json:
         for row in rows:
             out.print(json.dumps(row.as_json()), markup=False, highlight=False, soft_wrap=True)

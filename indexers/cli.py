@@ -8,11 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-console = Console(stderr=True)
-out = Console()
+from newswatch.terminal import console, out, print_error
 
 
 def register(app: typer.Typer) -> None:
@@ -66,7 +64,7 @@ def search_command(
     try:
         window = parse_duration(since) if since else None
     except ValueError as exc:
-        console.print(f"[red]error:[/red] --since: {exc}")
+        print_error(f"--since: {exc}")
         raise typer.Exit(2) from exc
     settings = load_settings()
     es = elasticsearch_client(settings)
@@ -75,13 +73,13 @@ def search_command(
         body = build_search(request, detect_capabilities(es), datetime.now(UTC))
         response = es.search(index=settings.index_alias, **body)
     except NotFoundError as exc:
-        console.print(
-            f"[red]error:[/red] no index `{settings.index_alias}` yet at {settings.elasticsearch_endpoint}: "
+        print_error(
+            f"no index `{settings.index_alias}` yet at {settings.elasticsearch_endpoint}: "
             "run the indexer (`newswatch index`) first"
         )
         raise typer.Exit(1) from exc
     except (ApiError, TransportError) as exc:
-        console.print(f"[red]error:[/red] search failed at {settings.elasticsearch_endpoint}: {exc}")
+        print_error(f"search failed at {settings.elasticsearch_endpoint}: {exc}")
         raise typer.Exit(1) from exc
     finally:
         es.close()

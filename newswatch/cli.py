@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from newswatch.settings import Settings, SettingsError
+from newswatch.terminal import console, out, print_error
 
 app = typer.Typer(
     help="newswatch: streaming news monitoring (feeds -> Kafka -> Faust -> Elasticsearch -> alerts).",
@@ -23,15 +23,12 @@ app = typer.Typer(
 stack_app = typer.Typer(help="Run the local Kafka + Elasticsearch on loopback.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 
-console = Console(stderr=True)
-out = Console()
-
 
 def load_settings() -> Settings:
     try:
         return Settings.load()
     except SettingsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        print_error(str(exc))
         raise typer.Exit(2) from exc
 
 
@@ -92,7 +89,7 @@ def stack_up() -> None:
         statuses = _stack(settings).up()
     except (StackError, ArtifactError, JdkNotFound) as exc:
         # Escaped: log lines such as "[warning][os]" are the message's substance, not markup.
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(str(exc))
         raise typer.Exit(1) from exc
     print_status(statuses)
 
@@ -100,7 +97,13 @@ def stack_up() -> None:
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the processes `stack up` started: SIGTERM, then SIGKILL after NEWSWATCH_STACK_STOP_TIMEOUT."""
-    outcome = _stack(load_settings()).down()
+    from newswatch.stack.errors import StackError
+
+    try:
+        outcome = _stack(load_settings()).down()
+    except StackError as exc:
+        print_error(str(exc))
+        raise typer.Exit(1) from exc
     for name, result in outcome.items():
         out.print(f"{name}: {result}")
 
@@ -144,7 +147,7 @@ def stack_logs(
 
     files = _stack(load_settings()).log_files()
     if service is not None and service not in files:
-        console.print(f"[red]error:[/red] unknown service {service!r}; choose one of {', '.join(files)}")
+        print_error(f"unknown service {service!r}; choose one of {', '.join(files)}")
         raise typer.Exit(2)
     for name, paths in files.items():
         if service in (None, name):
@@ -161,7 +164,13 @@ def stack_reset(
     settings = load_settings()
     if not yes and not typer.confirm(f"Delete all Kafka and Elasticsearch data under {settings.state_dir}?"):
         raise typer.Exit(1)
-    _stack(settings).reset()
+    from newswatch.stack.errors import StackError
+
+    try:
+        _stack(settings).reset()
+    except StackError as exc:  # something could not be stopped: nothing was deleted
+        print_error(str(exc))
+        raise typer.Exit(1) from exc
     out.print("local stack data deleted")
 
 
@@ -205,12 +214,12 @@ def run_command(
 
     for path, what in ((feeds, "--feeds"), (rules, "--rules")):
         if path is not None and not path.is_file():
-            console.print(f"[red]error:[/red] {what} {path}: no such file")
+            print_error(f"{what} {path}: no such file")
             raise typer.Exit(2)
     try:
         seconds = parse_duration(duration).total_seconds() if duration else None
     except ValueError as exc:
-        console.print(f"[red]error:[/red] --for: {exc}")
+        print_error(f"--for: {exc}")
         raise typer.Exit(2) from exc
     raise typer.Exit(run_pipeline(load_settings(), feeds, rules, seconds, out))
 

@@ -27,6 +27,7 @@ from newswatch.run.live import Snapshot, SnapshotReader, render, status_line
 from newswatch.run.supervisor import ChildSpec, Supervisor
 from newswatch.settings import Settings
 from newswatch.stack.process import free_port
+from newswatch.terminal import print_error
 
 CLI = [sys.executable, "-m", "newswatch.cli"]
 
@@ -106,8 +107,6 @@ def run_pipeline(
         events.append(f"{time.strftime('%H:%M:%S')} {message}")
         console.print(f"[dim]…[/dim] {message}")
 
-    from rich.markup import escape
-
     from newswatch.stack.artifacts import ArtifactError
     from newswatch.stack.errors import StackError
     from newswatch.stack.jdk import JdkNotFound
@@ -116,7 +115,7 @@ def run_pipeline(
     try:
         prepare_clusters(settings, say)
     except (StackError, ArtifactError, JdkNotFound) as exc:  # the same clean error as `stack up`
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        print_error(str(exc))
         return 1
     demo_server = None
     if feeds is None:

@@ -12,10 +12,11 @@ import os
 import pwd
 import shutil
 import subprocess
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from newswatch.stack.errors import command_failed, decoded
+from newswatch.stack.errors import StackError, command_failed, decoded
 from newswatch.stack.jdk import Jdk
 
 
@@ -86,8 +87,16 @@ def install_home(zip_path: Path, layout: EsLayout, version: str) -> Path:
     staging = layout.root / f".unpack-{version}"
     if staging.exists():
         shutil.rmtree(staging)
-    unpacked = extract_zip(zip_path, staging)
-    unpacked.rename(home)
+    try:
+        unpacked = extract_zip(zip_path, staging)
+        unpacked.rename(home)
+    except (zipfile.BadZipFile, OSError) as exc:  # a damaged download, a full disk, a read-only state dir
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StackError(
+            f"could not unpack {zip_path} into {layout.root}: {exc}. Fix: check the free space and "
+            f"permissions of {layout.root}; if the archive is damaged, delete it and run `newswatch stack up` "
+            "again to download it anew."
+        ) from exc
     shutil.rmtree(staging)
     return home
 
@@ -130,10 +139,21 @@ def untraversable_parent(path: Path) -> Path | None:
 
 
 def chown_tree(path: Path, uid: int, gid: int) -> None:
-    for root, dirs, files in os.walk(path):
-        os.chown(root, uid, gid)
-        for name in dirs + files:
-            os.lchown(os.path.join(root, name), uid, gid)
+    """Hand ``path`` and everything below it to ``uid``:``gid`` (the node's user must write there)."""
+    try:
+        for root, dirs, files in os.walk(path, onerror=_raise):
+            os.chown(root, uid, gid)
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), uid, gid)
+    except OSError as exc:  # e.g. a read-only or root-squashed (NFS) state directory
+        raise StackError(
+            f"could not hand {path} to uid {uid} (the user Elasticsearch runs as): {exc}. Fix: put the state "
+            "directory on a local, writable file system with NEWSWATCH_STATE_DIR."
+        ) from exc
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def launch_argv(

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import psutil
 
+from newswatch.stack.errors import StackError
+
 
 @dataclass(frozen=True)
 class PidFile:
@@ -142,20 +144,36 @@ def spawn(
 
 
 def stop(proc: psutil.Process, timeout: float) -> str:
-    """SIGTERM, wait up to ``timeout``, then SIGKILL. Returns how it ended."""
+    """SIGTERM, wait up to ``timeout``, then SIGKILL. Returns how it ended; raises ``StackError`` when
+    this user may not signal the process (its pid file must then be kept: it still runs)."""
     try:
         proc.terminate()
     except psutil.NoSuchProcess:
         return "already gone"
+    except psutil.AccessDenied as exc:
+        raise _not_permitted(proc) from exc
     if exited(proc, timeout):
         return "stopped"
     try:
         proc.kill()
     except psutil.NoSuchProcess:
         return "stopped"
+    except psutil.AccessDenied as exc:
+        raise _not_permitted(proc) from exc
     if exited(proc, 10.0):
         return f"killed after {timeout:.0f}s"
     return f"still running 10s after SIGKILL (pid {proc.pid})"
+
+
+def _not_permitted(proc: psutil.Process) -> StackError:
+    try:
+        owner = proc.username()
+    except psutil.Error:
+        owner = "another user"
+    return StackError(
+        f"not allowed to stop pid {proc.pid}: it runs as {owner}, and this command as uid {os.getuid()}. "
+        f"Fix: run `newswatch stack down` as {owner} or as root (the user who ran `newswatch stack up`)."
+    )
 
 
 def exited(proc: psutil.Process, timeout: float, reap_grace: float = 2.0) -> bool:

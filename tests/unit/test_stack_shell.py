@@ -131,7 +131,9 @@ def test_stack_up_prints_a_format_failure_as_an_error_not_a_traceback(tmp_path: 
     assert "Traceback" not in result.stderr
     assert "error: Kafka could not format its storage" in result.stderr
     assert "[0.004s][warning][os,thread] Failed to start thread" in result.stderr  # escaped, not eaten as markup
-    assert "storage-format.log" in result.stderr and "Fix:" in result.stderr
+    # Whole, on one line: error messages are not hard-wrapped at the console width, so a path can be copied.
+    assert str(tmp_path / "state" / "kafka" / "logs" / "storage-format.log") in result.stderr
+    assert "Fix:" in result.stderr
 
 
 # ------------------------------------------------------------------ stopping exactly what a start launched
