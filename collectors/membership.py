@@ -49,7 +49,7 @@ MAX_POLL_INTERVAL_MS = 60_000
 REBALANCE_DEADLINE_S = MAX_POLL_INTERVAL_MS / 1000 + 30.0
 # Waiting longer than this for an assignment, the member asks the coordinator whether the rebalance is
 # over (then every half of it): a healthy join applies its assignment within a second of the group
-# becoming stable, so this is only ever reached by a join whose result the client dropped.
+# becoming stable, so two such answers in a row only come from a join whose result the client dropped.
 ORPHANED_JOIN_CHECK_S = 10.0
 _FATAL = (kafka_errors.AuthorizationError, kafka_errors.KafkaConfigurationError)
 
@@ -82,10 +82,12 @@ class RebalanceWatch:
     orphan_check: float = ORPHANED_JOIN_CHECK_S
     since: float | None = None
     next_group_check: float = 0.0
+    stable_seen: bool = False  # the previous look at the coordinator found the dropped-join picture
 
     def joining(self, now: float) -> None:
         self.since = now
         self.next_group_check = 0.0
+        self.stable_seen = False
 
     def revoked(self, now: float) -> None:
         if self.since is None:
@@ -93,6 +95,7 @@ class RebalanceWatch:
 
     def assigned(self) -> None:
         self.since = None
+        self.stable_seen = False
 
     def check(self, now: float) -> None:
         """Raise ``RebalanceStuck`` when the rebalance has outlived the deadline."""
@@ -110,14 +113,20 @@ class RebalanceWatch:
         return True
 
     def check_group(self, now: float, view: GroupView, member_id: str) -> None:
-        """Raise ``RebalanceStuck`` when the coordinator has finished the rebalance with this member in the
-        group while this member still waits for its assignment: the join's result was dropped."""
-        if self.since is not None and view.state == "Stable" and member_id and member_id in view.member_ids:
-            raise RebalanceStuck(
-                f"the group is stable at its coordinator with this member in it, but no partition assignment "
-                f"reached this member {now - self.since:.0f} s after the rebalance began (the client dropped "
-                "the join's result); rejoining with a new consumer"
-            )
+        """Raise ``RebalanceStuck`` when, at two looks in a row, the coordinator has finished the rebalance
+        with this member in the group while this member still waits for its assignment: the join's result
+        was dropped. (One look could fall between a slow join's last answer and its assignment callback.)"""
+        if self.since is None:
+            return
+        dropped = view.state == "Stable" and bool(member_id) and member_id in view.member_ids
+        if not (dropped and self.stable_seen):
+            self.stable_seen = dropped
+            return
+        raise RebalanceStuck(
+            f"the group is stable at its coordinator with this member in it, but no partition assignment "
+            f"reached this member {now - self.since:.0f} s after the rebalance began (the client dropped "
+            "the join's result); rejoining with a new consumer"
+        )
 
 
 class MembershipListener(Protocol):

@@ -70,8 +70,9 @@ def test_a_replica_joins_once_and_the_coordinator_counts_it_in(member_settings: 
         assert view is not None and view.state == "Stable" and member_id in view.member_ids, (view, member_id)
         # Had this member still been waiting for its assignment, that view would mean a dropped join.
         membership.rebalance.revoked(now=0.0)
+        membership.rebalance.check_group(now=10.0, view=view, member_id=member_id)
         with pytest.raises(RebalanceStuck):
-            membership.rebalance.check_group(now=20.0, view=view, member_id=member_id)
+            membership.rebalance.check_group(now=15.0, view=view, member_id=member_id)
         membership.rebalance.assigned()
     finally:
         membership.stop()
