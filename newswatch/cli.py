@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +32,21 @@ def load_settings() -> Settings:
     except SettingsError as exc:
         print_error(str(exc))
         raise typer.Exit(2) from exc
+
+
+@contextmanager
+def _stack_failures_exit() -> Iterator[None]:
+    """A failure of the local stack ends the command with its one clear error (it names the log and the
+    fix) and exit code 1, never a traceback."""
+    from newswatch.stack.artifacts import ArtifactError
+    from newswatch.stack.errors import StackError
+    from newswatch.stack.jdk import JdkNotFound
+
+    try:
+        yield
+    except (StackError, ArtifactError, JdkNotFound) as exc:
+        print_error(str(exc))  # escaped: log lines such as "[warning][os]" are the message, not markup
+        raise typer.Exit(1) from exc
 
 
 def _stack(settings: Settings):  # type: ignore[no-untyped-def]
@@ -78,32 +95,19 @@ def _interrupt(signum: int, frame: object) -> None:
 @stack_app.command("up")
 def stack_up() -> None:
     """Start Kafka and Elasticsearch (downloading them once), wait until healthy. Harmless if running."""
-    from newswatch.stack.artifacts import ArtifactError
-    from newswatch.stack.jdk import JdkNotFound
-    from newswatch.stack.local import StackError
-
     settings = load_settings()
     # SIGTERM (a supervisor, `timeout`) interrupts like Ctrl-C, so a half-started stack is stopped again.
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with _stack_failures_exit():
         statuses = _stack(settings).up()
-    except (StackError, ArtifactError, JdkNotFound) as exc:
-        # Escaped: log lines such as "[warning][os]" are the message's substance, not markup.
-        print_error(str(exc))
-        raise typer.Exit(1) from exc
     print_status(statuses)
 
 
 @stack_app.command("down")
 def stack_down() -> None:
     """Stop the processes `stack up` started: SIGTERM, then SIGKILL after NEWSWATCH_STACK_STOP_TIMEOUT."""
-    from newswatch.stack.errors import StackError
-
-    try:
+    with _stack_failures_exit():
         outcome = _stack(load_settings()).down()
-    except StackError as exc:
-        print_error(str(exc))
-        raise typer.Exit(1) from exc
     for name, result in outcome.items():
         out.print(f"{name}: {result}")
 
@@ -164,13 +168,8 @@ def stack_reset(
     settings = load_settings()
     if not yes and not typer.confirm(f"Delete all Kafka and Elasticsearch data under {settings.state_dir}?"):
         raise typer.Exit(1)
-    from newswatch.stack.errors import StackError
-
-    try:
+    with _stack_failures_exit():  # something could not be stopped: nothing was deleted
         _stack(settings).reset()
-    except StackError as exc:  # something could not be stopped: nothing was deleted
-        print_error(str(exc))
-        raise typer.Exit(1) from exc
     out.print("local stack data deleted")
 
 

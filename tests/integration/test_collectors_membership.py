@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from collectors.layout import CollectorTopics, prepare_topics
-from collectors.membership import GroupMembership, RebalanceStuck, RegistryRecord
+from collectors.membership import GroupMembership, RebalanceStuck, RebalanceWatch, RegistryRecord
 from newswatch.settings import Settings
 from newswatch.stack.local import LocalStack
 from tests.integration.test_collectors_support import delete_topics, prefixed_settings
@@ -68,12 +68,13 @@ def test_a_replica_joins_once_and_the_coordinator_counts_it_in(member_settings: 
         consumer: Any = membership._consumer
         member_id = consumer.group_metadata().member_id
         assert view is not None and view.state == "Stable" and member_id in view.member_ids, (view, member_id)
-        # Had this member still been waiting for its assignment, that view would mean a dropped join.
-        membership.rebalance.revoked(now=0.0)
-        membership.rebalance.check_group(now=10.0, view=view, member_id=member_id)
+        # Had this member still been waiting for its assignment, that view would mean a dropped join (asked
+        # of a watch of its own: the membership thread checks its live one at every poll).
+        waiting = RebalanceWatch()
+        waiting.revoked(now=0.0)
+        waiting.check_group(now=10.0, view=view, member_id=member_id)
         with pytest.raises(RebalanceStuck):
-            membership.rebalance.check_group(now=15.0, view=view, member_id=member_id)
-        membership.rebalance.assigned()
+            waiting.check_group(now=15.0, view=view, member_id=member_id)
     finally:
         membership.stop()
     assert not membership.alive
